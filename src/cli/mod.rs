@@ -1,0 +1,90 @@
+//! Command-line front end: clap arguments become validated plans; results become output and an
+//! exit code. No business logic lives here.
+
+pub mod connect;
+pub mod export;
+pub mod inspect;
+pub mod verify;
+
+use std::io::IsTerminal;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use chroma_snap::Result;
+use chroma_snap::progress::{self, Mode};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "chroma-snap",
+    version,
+    about = "Migrate ChromaDB collections through offline, content-hashed Parquet snapshots"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Print only warnings and errors; no progress.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// More log detail (repeat for more).
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// How to show progress (auto: bars on a terminal, log lines otherwise).
+    #[arg(long, global = true, value_enum, default_value_t = ProgressArg::Auto)]
+    pub progress: ProgressArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ProgressArg {
+    Auto,
+    Bars,
+    Log,
+    None,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read collections from a ChromaDB server into a snapshot directory.
+    #[command(after_help = export::EXAMPLES)]
+    Export(export::Args),
+    /// Show what a snapshot holds.
+    #[command(after_help = inspect::EXAMPLES)]
+    Inspect(inspect::Args),
+    /// Prove a snapshot's files intact (hashes, rows, records digests).
+    #[command(after_help = verify::EXAMPLES)]
+    Verify(verify::Args),
+}
+
+impl Cli {
+    pub fn progress(&self) -> Box<dyn progress::Progress> {
+        let mode = match (self.quiet, self.progress) {
+            (true, _) | (_, ProgressArg::None) => Mode::Hidden,
+            (_, ProgressArg::Bars) => Mode::Bars,
+            (_, ProgressArg::Log) => Mode::Log,
+            (_, ProgressArg::Auto) if std::io::stderr().is_terminal() => Mode::Bars,
+            (_, ProgressArg::Auto) => Mode::Log,
+        };
+        progress::new(mode)
+    }
+}
+
+pub fn run(cli: Cli) -> Result<u8> {
+    let progress = cli.progress();
+    match cli.command {
+        Command::Export(a) => export::run(a, progress.as_ref()),
+        Command::Inspect(a) => inspect::run(a),
+        Command::Verify(a) => verify::run(a),
+    }
+}
+
+/// A multi-threaded runtime for the network pipelines.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| chroma_snap::Error::Failed(format!("cannot start the async runtime: {e}")))
+}
+
+/// Prints a value as pretty JSON on stdout.
+pub fn print_json<T: serde::Serialize>(v: &T) {
+    println!("{}", serde_json::to_string_pretty(v).expect("summaries serialise"));
+}

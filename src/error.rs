@@ -1,0 +1,57 @@
+//! The one public error type, and the exit code each kind of failure maps to.
+
+use crate::chroma::ChromaError;
+use crate::snapshot::SnapshotError;
+
+/// Exit codes (documented in the README).
+pub mod exit {
+    pub const OK: u8 = 0;
+    /// The operation failed: server, network, disk.
+    pub const FAILED: u8 = 1;
+    /// Bad usage or bad input: arguments, spec, a damaged or foreign snapshot.
+    pub const INPUT: u8 = 2;
+    /// A check ran and found differences: verify, read-back after load.
+    pub const MISMATCH: u8 = 3;
+    /// The transform's quality gate was not met.
+    pub const GATE: u8 = 4;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Chroma(#[from] ChromaError),
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    /// Arguments or input that can never work as given.
+    #[error("{0}")]
+    Input(String),
+    /// The operation could not be completed.
+    #[error("{0}")]
+    Failed(String),
+    /// A comparison found differences.
+    #[error("{0}")]
+    Mismatch(String),
+    /// The transform's quality gate was not met.
+    #[error("{0}")]
+    Gate(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Chroma(ChromaError::BadUrl { .. } | ChromaError::BadHeader(_)) => exit::INPUT,
+            Error::Chroma(_) | Error::Failed(_) => exit::FAILED,
+            Error::Snapshot(SnapshotError::Io { .. }) => exit::FAILED,
+            Error::Snapshot(_) | Error::Input(_) => exit::INPUT,
+            Error::Mismatch(_) => exit::MISMATCH,
+            Error::Gate(_) => exit::GATE,
+        }
+    }
+
+    /// Whether rerunning the same command later might succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Error::Chroma(e) if e.is_retryable())
+    }
+}

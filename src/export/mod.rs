@@ -1,0 +1,328 @@
+//! Export: list ids → fetch records by id (several pages in flight) → parse → write parts →
+//! manifest, last. A directory gets a manifest only when every collection is complete.
+
+mod outdir;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::{StreamExt, TryStreamExt, stream};
+use serde::Serialize;
+
+use crate::chroma::{Api, Client, CollectionInfo, ConnectOptions};
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+use crate::record::RecordPage;
+use crate::snapshot::writer::{CollectionWriter, WriterOptions};
+use crate::snapshot::{CollectionEntry, FileHash, Manifest, RecordsDigest, Source};
+
+/// A validated export: what to read, from where, into which directory.
+#[derive(Debug, Clone)]
+pub struct ExportPlan {
+    pub connect: ConnectOptions,
+    pub out: PathBuf,
+    /// Collections to export; empty means all.
+    pub collections: Vec<String>,
+    /// Records per `get` request (capped by the server's max_batch_size and the byte budget).
+    pub page_size: usize,
+    /// Requests in flight.
+    pub concurrency: usize,
+    /// Target size of one `get` answer in bytes.
+    pub response_budget: usize,
+    /// Fail when the source changes during the export.
+    pub strict: bool,
+    pub writer: WriterOptions,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportSummary {
+    pub snapshot: PathBuf,
+    pub manifest_blake3: String,
+    pub source: String,
+    pub api: &'static str,
+    pub collections: Vec<CollectionSummary>,
+    pub records: u64,
+    pub bytes: u64,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CollectionSummary {
+    pub name: String,
+    pub records: u64,
+    pub parts: usize,
+    pub bytes: u64,
+    pub seconds: f64,
+    pub changed_during_export: bool,
+}
+
+pub async fn export(plan: &ExportPlan, progress: &dyn Progress) -> Result<ExportSummary> {
+    let started = Instant::now();
+    let client = Client::connect(&plan.connect).await?;
+    tracing::info!(
+        "connected to {} ({} API, server {}, max_batch_size {})",
+        client.url(),
+        client.api.as_str(),
+        client.server_version.as_deref().unwrap_or("?"),
+        client.max_batch_size.map_or("?".into(), |n| n.to_string())
+    );
+    let collections = select(&client, &plan.collections).await?;
+    let guard = outdir::prepare(&plan.out)?;
+
+    let mut entries = Vec::new();
+    let mut summaries = Vec::new();
+    for (i, info) in collections.iter().enumerate() {
+        let t = Instant::now();
+        let entry = export_collection(&client, plan, info, &format!("parts/{i:04}"), progress).await?;
+        summaries.push(CollectionSummary {
+            name: entry.name.clone(),
+            records: entry.count,
+            parts: entry.parts.len(),
+            bytes: entry.parts.iter().map(|p| p.bytes).sum(),
+            seconds: t.elapsed().as_secs_f64(),
+            changed_during_export: entry.changed_during_export,
+        });
+        entries.push(entry);
+    }
+
+    let source = Source {
+        url: client.url().to_owned(),
+        api: client.api.as_str().to_owned(),
+        server_version: client.server_version.clone(),
+        tenant: client.tenant.clone(),
+        database: client.database.clone(),
+    };
+    let manifest = Manifest::new(Some(source), entries);
+    manifest.write_atomic(&plan.out)?;
+    guard.complete()?;
+    let manifest_blake3 = std::fs::File::open(plan.out.join(crate::snapshot::manifest::MANIFEST_FILE))
+        .and_then(FileHash::of_reader)
+        .map_err(|e| Error::Failed(format!("{}: {e}", plan.out.display())))?
+        .0
+        .to_hex();
+    Ok(ExportSummary {
+        snapshot: plan.out.clone(),
+        manifest_blake3,
+        source: client.url().to_owned(),
+        api: client.api.as_str(),
+        records: summaries.iter().map(|c| c.records).sum(),
+        bytes: summaries.iter().map(|c| c.bytes).sum(),
+        collections: summaries,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// The named collections (each must exist), or all of them, in the order given / listed.
+async fn select(client: &Client, names: &[String]) -> Result<Vec<CollectionInfo>> {
+    if names.is_empty() {
+        let mut all = client.list_collections().await?;
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        return Ok(all);
+    }
+    let mut out = Vec::new();
+    for n in names {
+        if out.iter().any(|c: &CollectionInfo| &c.name == n) {
+            continue;
+        }
+        out.push(client.get_collection(n).await?);
+    }
+    Ok(out)
+}
+
+/// Records per `get`: the plan's page size, within the server's batch limit and the byte budget.
+fn page_rows(client: &Client, plan: &ExportPlan, dim: Option<usize>) -> usize {
+    let per_value = if client.api == Api::V1 { 22 } else { 13 };
+    let est = dim.unwrap_or(1536) * per_value + 2048;
+    let by_budget = (plan.response_budget / est).max(1);
+    let mut n = plan.page_size.min(by_budget);
+    if let Some(m) = client.max_batch_size {
+        n = n.min(m);
+    }
+    n.max(1)
+}
+
+async fn list_all_ids(client: &Client, info: &CollectionInfo) -> Result<Vec<String>> {
+    let page = client.max_batch_size.unwrap_or(10_000).clamp(1, 10_000);
+    let mut ids = Vec::new();
+    loop {
+        let got = client.list_ids(info, ids.len(), page).await?;
+        let n = got.len();
+        ids.extend(got);
+        if n < page {
+            return Ok(ids);
+        }
+    }
+}
+
+/// One fetched page: the records that came back, and ids that did not.
+struct Fetched {
+    page: RecordPage,
+    vanished: Vec<String>,
+    unreadable: Vec<String>,
+}
+
+async fn fetch_page(client: Arc<Client>, info: Arc<CollectionInfo>, ids: Vec<String>) -> Result<Fetched> {
+    let body = client.fetch_records(&info, &ids).await?;
+    let c = client.clone();
+    let name = info.name.clone();
+    let parsed = tokio::task::spawn_blocking(move || c.parse_records(&body, &name))
+        .await
+        .map_err(|e| Error::Failed(format!("parser task failed: {e}")))??;
+    if parsed.short_arrays.is_some() {
+        // Rows cannot be matched to ids: fetch one by one to name the records that cannot be read.
+        tracing::warn!(
+            "collection {:?}: {}; fetching that page record by record",
+            info.name,
+            parsed.short_arrays.unwrap_or_default()
+        );
+        let mut out = Fetched { page: RecordPage::default(), vanished: Vec::new(), unreadable: Vec::new() };
+        for id in ids {
+            let body = client.fetch_records(&info, std::slice::from_ref(&id)).await?;
+            let p = client.parse_records(&body, &info.name)?;
+            if p.short_arrays.is_some() || !p.missing_embedding.is_empty() {
+                out.unreadable.push(id);
+            } else if p.page.is_empty() {
+                out.vanished.push(id);
+            } else {
+                append(&mut out.page, &p.page)?;
+            }
+        }
+        return Ok(out);
+    }
+    let unreadable = parsed.missing_embedding;
+    let page = in_request_order(parsed.page, &ids);
+    let returned: std::collections::HashSet<&str> =
+        page.ids.iter().map(String::as_str).chain(unreadable.iter().map(String::as_str)).collect();
+    let vanished = ids.iter().filter(|id| !returned.contains(id.as_str())).cloned().collect();
+    Ok(Fetched { page, vanished, unreadable })
+}
+
+fn append(dst: &mut RecordPage, src: &RecordPage) -> Result<()> {
+    if dst.is_empty() && dst.embeddings.is_empty() {
+        dst.dim = src.dim;
+    }
+    if src.dim != dst.dim {
+        return Err(Error::Failed(format!("record {:?} has {} dimensions, expected {}", src.ids[0], src.dim, dst.dim)));
+    }
+    for i in 0..src.len() {
+        dst.push(src.record(i));
+    }
+    Ok(())
+}
+
+/// Reorders rows to the order the ids were asked in (servers answer in insertion order).
+fn in_request_order(page: RecordPage, ids: &[String]) -> RecordPage {
+    if page.ids.iter().zip(ids).all(|(a, b)| a == b) {
+        return page;
+    }
+    let pos: HashMap<&str, usize> = page.ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+    let mut out = RecordPage::with_capacity(page.dim, page.len());
+    for id in ids {
+        if let Some(&i) = pos.get(id.as_str()) {
+            out.push(page.record(i));
+        }
+    }
+    out
+}
+
+async fn export_collection(
+    client: &Client,
+    plan: &ExportPlan,
+    info: &CollectionInfo,
+    rel_dir: &str,
+    progress: &dyn Progress,
+) -> Result<CollectionEntry> {
+    let before = client.count(info).await?;
+    let ids = list_all_ids(client, info).await?;
+    let bar = progress.bar(&info.name, Some(ids.len() as u64), "records");
+    let rows = page_rows(client, plan, info.dimension);
+    tracing::debug!("collection {:?}: {} ids, pages of {rows}", info.name, ids.len());
+
+    let client = Arc::new(client.clone());
+    let shared_info = Arc::new(info.clone());
+    let chunks: Vec<Vec<String>> = ids.chunks(rows).map(<[String]>::to_vec).collect();
+    let mut pages = stream::iter(chunks)
+        .map(|chunk| fetch_page(client.clone(), shared_info.clone(), chunk))
+        .buffered(plan.concurrency.max(1));
+
+    let mut writer: Option<CollectionWriter> = None;
+    let (mut vanished, mut unreadable) = (Vec::new(), Vec::new());
+    while let Some(f) = pages.try_next().await? {
+        bar.inc((f.page.len() + f.vanished.len() + f.unreadable.len()) as u64);
+        vanished.extend(f.vanished);
+        unreadable.extend(f.unreadable);
+        if f.page.is_empty() {
+            continue;
+        }
+        let w = match &mut writer {
+            Some(w) => w,
+            None => writer.insert(CollectionWriter::new(&plan.out, rel_dir, f.page.dim, plan.writer.clone())?),
+        };
+        if w.dim() != f.page.dim {
+            return Err(Error::Failed(format!(
+                "collection {:?}: record {:?} has {} dimensions, earlier records have {}",
+                info.name,
+                f.page.ids[0],
+                f.page.dim,
+                w.dim()
+            )));
+        }
+        tokio::task::block_in_place(|| w.write_page(&f.page))?;
+    }
+    bar.finish();
+    if !unreadable.is_empty() {
+        return Err(Error::Failed(format!(
+            "collection {:?}: {} records have no embedding and cannot be exported: {}",
+            info.name,
+            unreadable.len(),
+            preview(&unreadable)
+        )));
+    }
+    let after = client.count(info).await?;
+    let (dimension, parts, digest, count) = match writer {
+        Some(w) => {
+            let dim = w.dim();
+            let done = tokio::task::block_in_place(|| w.finish())?;
+            (Some(dim), done.parts, done.digest, done.count)
+        }
+        None => (info.dimension, Vec::new(), RecordsDigest::default(), 0),
+    };
+    let changed = before != after || !vanished.is_empty() || count != before;
+    if changed {
+        let msg = format!(
+            "collection {:?} changed during the export: {before} records before, {after} after, {count} written{}",
+            info.name,
+            if vanished.is_empty() {
+                String::new()
+            } else {
+                format!(", {} listed ids vanished ({})", vanished.len(), preview(&vanished))
+            }
+        );
+        if plan.strict {
+            return Err(Error::Failed(format!("{msg}; --strict: no snapshot written")));
+        }
+        tracing::warn!("{msg}; recorded in the manifest (changed_during_export)");
+    }
+    Ok(CollectionEntry {
+        name: info.name.clone(),
+        id: info.id.clone(),
+        metadata: info.metadata.clone(),
+        configuration: info.configuration.clone(),
+        space: info.space(),
+        dimension,
+        count,
+        source_count_before: Some(before),
+        source_count_after: Some(after),
+        changed_during_export: changed,
+        records_digest: digest.to_hex(),
+        parts,
+    })
+}
+
+fn preview(ids: &[String]) -> String {
+    let shown: Vec<String> = ids.iter().take(10).map(|s| format!("{s:?}")).collect();
+    let more = if ids.len() > 10 { format!(" and {} more", ids.len() - 10) } else { String::new() };
+    format!("{}{more}", shown.join(", "))
+}

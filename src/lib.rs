@@ -1,0 +1,19 @@
+//! chroma-snap: migrate ChromaDB collections through offline, content-hashed Parquet snapshots.
+//!
+//! Data flows one way, in three pipelines:
+//! - `export`: chroma → snapshot. List ids, fetch records by id in pages, write zstd Parquet parts,
+//!   then the manifest with blake3 hashes and a records digest per collection.
+//! - `transform`: snapshot → snapshot, offline (no network).
+//! - `load`: snapshot → chroma, journalled and verified by reading back.
+//!
+//! [`snapshot`] never speaks HTTP; [`chroma`] never touches Parquet; [`record`] is what they share.
+
+pub mod chroma;
+pub mod error;
+pub mod export;
+pub mod inspect;
+pub mod progress;
+pub mod record;
+pub mod snapshot;
+
+pub use error::{Error, Result};

@@ -1,0 +1,212 @@
+//! `manifest.json`: what a snapshot holds, written last and atomically.
+//!
+//! A directory without a manifest is never a snapshot. Readers check `format_version` and every
+//! part path before touching a file.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Component, Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::SnapshotError;
+use crate::record::Metadata;
+
+pub const MANIFEST_FILE: &str = "manifest.json";
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Manifest {
+    pub format_version: u32,
+    pub tool: Tool,
+    pub created_at: String,
+    /// Where the records came from (export), absent for a derived snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Source>,
+    /// What this snapshot was derived from (transform), absent for an export.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lineage: Option<Value>,
+    pub collections: Vec<CollectionEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+impl Tool {
+    pub fn this() -> Self {
+        Self { name: env!("CARGO_PKG_NAME").into(), version: env!("CARGO_PKG_VERSION").into() }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Source {
+    /// The server URL with any credentials removed.
+    pub url: String,
+    /// `v1` or `v2`.
+    pub api: String,
+    /// The server's release when it says (`0.4.24`), else its API version.
+    #[serde(default)]
+    pub server_version: Option<String>,
+    pub tenant: String,
+    pub database: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CollectionEntry {
+    pub name: String,
+    pub id: String,
+    pub metadata: Option<Metadata>,
+    /// The collection configuration exactly as the server reported it (null on 0.4).
+    pub configuration: Option<Value>,
+    /// The distance space (`l2`, `cosine`, `ip`), resolved from configuration or `hnsw:space`.
+    pub space: String,
+    /// Embedding dimension; null for a collection without records.
+    pub dimension: Option<usize>,
+    /// Records written into the parts.
+    pub count: u64,
+    #[serde(default)]
+    pub source_count_before: Option<u64>,
+    #[serde(default)]
+    pub source_count_after: Option<u64>,
+    /// True when the source changed while it was exported (counts or listed ids differ).
+    #[serde(default)]
+    pub changed_during_export: bool,
+    pub records_digest: String,
+    pub parts: Vec<PartEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PartEntry {
+    /// Relative to the snapshot root, `/`-separated.
+    pub path: String,
+    pub rows: u64,
+    pub bytes: u64,
+    pub blake3: String,
+}
+
+impl Manifest {
+    pub fn new(source: Option<Source>, collections: Vec<CollectionEntry>) -> Self {
+        Self {
+            format_version: FORMAT_VERSION,
+            tool: Tool::this(),
+            created_at: now_rfc3339(),
+            source,
+            lineage: None,
+            collections,
+        }
+    }
+
+    /// Reads and checks `DIR/manifest.json`: format version and every part path.
+    pub fn read(dir: &Path) -> Result<Self, SnapshotError> {
+        let path = dir.join(MANIFEST_FILE);
+        let text = match fs::read(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(SnapshotError::NotASnapshot { dir: dir.to_path_buf() });
+            }
+            Err(e) => return Err(SnapshotError::io(&path, e)),
+        };
+        // Look at the version first so a newer manifest is refused for the right reason.
+        let probe: Value = serde_json::from_slice(&text)
+            .map_err(|e| SnapshotError::BadManifest { path: path.clone(), why: e.to_string() })?;
+        match probe.get("format_version").and_then(Value::as_u64) {
+            Some(v) if v > u64::from(FORMAT_VERSION) => {
+                return Err(SnapshotError::NewerFormat { path, found: v, supported: FORMAT_VERSION });
+            }
+            Some(_) => {}
+            None => return Err(SnapshotError::BadManifest { path, why: "no numeric format_version".into() }),
+        }
+        let m: Manifest = serde_json::from_value(probe)
+            .map_err(|e| SnapshotError::BadManifest { path: path.clone(), why: e.to_string() })?;
+        for c in &m.collections {
+            for p in &c.parts {
+                check_part_path(&p.path).map_err(|why| SnapshotError::BadPartPath {
+                    collection: c.name.clone(),
+                    path: p.path.clone(),
+                    why,
+                })?;
+            }
+        }
+        Ok(m)
+    }
+
+    /// Writes `DIR/manifest.json` atomically: temp file, fsync, rename, fsync of the directory.
+    pub fn write_atomic(&self, dir: &Path) -> Result<(), SnapshotError> {
+        let text = serde_json::to_vec_pretty(self).expect("manifest serialises");
+        write_file_atomic(&dir.join(MANIFEST_FILE), &text)
+    }
+
+    pub fn collection(&self, name: &str) -> Option<&CollectionEntry> {
+        self.collections.iter().find(|c| c.name == name)
+    }
+}
+
+/// Writes a small file atomically: temp file, fsync, rename, fsync of the directory.
+pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), SnapshotError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir).map_err(|e| SnapshotError::io(dir, e))?;
+    tmp.write_all(bytes).map_err(|e| SnapshotError::io(tmp.path(), e))?;
+    tmp.as_file().sync_all().map_err(|e| SnapshotError::io(tmp.path(), e))?;
+    tmp.persist(path).map_err(|e| SnapshotError::io(path, e.error))?;
+    sync_dir(dir)
+}
+
+pub fn sync_dir(dir: &Path) -> Result<(), SnapshotError> {
+    fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| SnapshotError::io(dir, e))
+}
+
+/// A part path must be relative, `/`-separated, and made only of plain names (no `..`, no root).
+pub fn check_part_path(p: &str) -> Result<(), String> {
+    if p.is_empty() {
+        return Err("empty path".into());
+    }
+    if p.contains('\\') || p.contains('\0') {
+        return Err("contains a backslash or NUL".into());
+    }
+    let path = Path::new(p);
+    for c in path.components() {
+        match c {
+            Component::Normal(_) => {}
+            Component::ParentDir => return Err("contains '..'".into()),
+            Component::RootDir | Component::Prefix(_) => return Err("is absolute".into()),
+            Component::CurDir => return Err("contains '.'".into()),
+        }
+    }
+    Ok(())
+}
+
+/// Resolves a checked part path inside `root`, refusing symlinks that lead outside it.
+pub fn resolve_part(root: &Path, rel: &str) -> Result<PathBuf, String> {
+    check_part_path(rel)?;
+    let joined = root.join(rel);
+    let (Ok(real_root), Ok(real)) = (root.canonicalize(), joined.canonicalize()) else {
+        return Ok(joined); // missing: the caller reports it
+    };
+    if !real.starts_with(&real_root) {
+        return Err(format!("resolves outside the snapshot (to {})", real.display()));
+    }
+    Ok(joined)
+}
+
+pub fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("RFC 3339 formats any time")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn part_paths_must_stay_inside() {
+        assert!(check_part_path("parts/c0000/part-000000.parquet").is_ok());
+        for bad in ["../x", "/etc/passwd", "a/../../b", "", "a\\b", "./a"] {
+            assert!(check_part_path(bad).is_err(), "{bad}");
+        }
+    }
+}

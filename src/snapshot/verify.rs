@@ -1,0 +1,188 @@
+//! Proves a snapshot intact: every part's size and blake3, its row count and schema, and every
+//! collection's records digest, recomputed from the files.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::File;
+use std::path::Path;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::SnapshotError;
+use super::convert::BatchView;
+use super::digest::{FileHash, RecordsDigest};
+use super::manifest::{CollectionEntry, MANIFEST_FILE, PartEntry};
+use super::reader::{PartReader, READ_BATCH_ROWS, Snapshot};
+
+/// Directory reserved for tool state beside a snapshot (load journals, locks); verify ignores it.
+pub const STATE_DIR: &str = ".chroma-snap";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    pub collections: Vec<CollectionCheck>,
+    /// Every problem found, each naming its collection and part or file.
+    pub problems: Vec<String>,
+}
+
+impl VerifyReport {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CollectionCheck {
+    pub name: String,
+    pub parts: usize,
+    pub rows: u64,
+    pub records_digest: Option<String>,
+    pub ok: bool,
+}
+
+struct PartResult {
+    rows: u64,
+    digest: RecordsDigest,
+    problems: Vec<String>,
+}
+
+fn check_part(snap: &Snapshot, coll: &CollectionEntry, part: &PartEntry) -> PartResult {
+    let mut res = PartResult { rows: 0, digest: RecordsDigest::default(), problems: Vec::new() };
+    let here = format!("collection {:?}, part {}", coll.name, part.path);
+    let path = match snap.part_path(coll, part) {
+        Ok(p) => p,
+        Err(e) => {
+            res.problems.push(format!("{here}: {e}"));
+            return res;
+        }
+    };
+    let hashed = File::open(&path).and_then(FileHash::of_reader);
+    match hashed {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            res.problems.push(format!("{here}: missing"));
+            return res;
+        }
+        Err(e) => {
+            res.problems.push(format!("{here}: cannot read: {e}"));
+            return res;
+        }
+        Ok((hash, bytes)) => {
+            if bytes != part.bytes {
+                res.problems
+                    .push(format!("{here}: {bytes} bytes, the manifest says {} (truncated or replaced)", part.bytes));
+            } else if hash.to_hex() != part.blake3 {
+                res.problems
+                    .push(format!("{here}: blake3 {hash} differs from the manifest's {} (corrupted)", part.blake3));
+            }
+        }
+    }
+    if !res.problems.is_empty() {
+        return res;
+    }
+    let reader = match PartReader::open(&path, coll.dimension, READ_BATCH_ROWS) {
+        Ok(r) => r,
+        Err(e) => {
+            res.problems.push(format!("{here}: {e}"));
+            return res;
+        }
+    };
+    for batch in reader {
+        match batch {
+            Ok(b) => {
+                for r in BatchView::new(&b).records() {
+                    res.digest.add(&r);
+                }
+                res.rows += b.num_rows() as u64;
+            }
+            Err(e) => {
+                res.problems.push(format!("{here}: {e}"));
+                return res;
+            }
+        }
+    }
+    if res.rows != part.rows {
+        res.problems.push(format!("{here}: {} rows, the manifest says {}", res.rows, part.rows));
+    }
+    res
+}
+
+/// Checks every part in parallel, then every collection's digest, then stray files.
+pub fn verify(dir: &Path) -> Result<VerifyReport, SnapshotError> {
+    let snap = Snapshot::open(dir)?;
+    let jobs: Vec<(usize, &CollectionEntry, &PartEntry)> = snap
+        .manifest
+        .collections
+        .iter()
+        .enumerate()
+        .flat_map(|(i, c)| c.parts.iter().map(move |p| (i, c, p)))
+        .collect();
+    let results: Vec<(usize, PartResult)> = jobs.par_iter().map(|(i, c, p)| (*i, check_part(&snap, c, p))).collect();
+
+    let mut problems = Vec::new();
+    let mut per: BTreeMap<usize, (u64, RecordsDigest, bool)> = BTreeMap::new();
+    for (i, r) in results {
+        let e = per.entry(i).or_default();
+        e.0 += r.rows;
+        e.1.merge(&r.digest);
+        e.2 |= !r.problems.is_empty();
+        problems.extend(r.problems);
+    }
+    let mut collections = Vec::new();
+    for (i, c) in snap.manifest.collections.iter().enumerate() {
+        let (rows, digest, bad) = per.remove(&i).unwrap_or_default();
+        let mut ok = !bad;
+        if !bad {
+            if rows != c.count {
+                problems.push(format!(
+                    "collection {:?}: {rows} records in its parts, the manifest says {}",
+                    c.name, c.count
+                ));
+                ok = false;
+            }
+            if digest.to_hex() != c.records_digest {
+                problems.push(format!(
+                    "collection {:?}: records digest {} differs from the manifest's {}",
+                    c.name,
+                    digest.to_hex(),
+                    c.records_digest
+                ));
+                ok = false;
+            }
+        }
+        collections.push(CollectionCheck {
+            name: c.name.clone(),
+            parts: c.parts.len(),
+            rows,
+            records_digest: (!bad).then(|| digest.to_hex()),
+            ok,
+        });
+    }
+    problems.extend(stray_files(&snap)?);
+    Ok(VerifyReport { collections, problems })
+}
+
+/// Files in the snapshot directory that the manifest does not name.
+fn stray_files(snap: &Snapshot) -> Result<Vec<String>, SnapshotError> {
+    let known: HashSet<&str> =
+        snap.manifest.collections.iter().flat_map(|c| c.parts.iter().map(|p| p.path.as_str())).collect();
+    let mut out = Vec::new();
+    let mut stack = vec![(snap.root.clone(), String::new())];
+    while let Some((dir, rel)) = stack.pop() {
+        let entries = std::fs::read_dir(&dir).map_err(|e| SnapshotError::io(&dir, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| SnapshotError::io(&dir, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let rel_name = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
+            let ft = entry.file_type().map_err(|e| SnapshotError::io(&entry.path(), e))?;
+            if rel.is_empty() && (name == MANIFEST_FILE || name == STATE_DIR) {
+                continue;
+            }
+            if ft.is_dir() {
+                stack.push((entry.path(), rel_name));
+            } else if !known.contains(rel_name.as_str()) {
+                out.push(format!("unexpected file {rel_name} (not in the manifest)"));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}

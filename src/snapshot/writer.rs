@@ -1,0 +1,202 @@
+//! Streams record pages of one collection into zstd Parquet part files, rolling at a size target.
+//!
+//! Each part is written to a `.tmp` name, hashed as it is written, fsynced and only then renamed,
+//! so a part under its final name is always complete. The records digest is computed on the way.
+
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
+use parquet::schema::types::ColumnPath;
+
+use super::SnapshotError;
+use super::convert::{BatchView, page_to_batch};
+use super::digest::{FileHash, RecordsDigest};
+use super::manifest::PartEntry;
+use super::schema::{COL_EMBEDDING, check_part_schema};
+use crate::record::RecordPage;
+
+/// How parts are laid out. Defaults are the measured choice (docs/snapshot-format.md).
+#[derive(Debug, Clone)]
+pub struct WriterOptions {
+    /// Start a new part once the current one reaches this many bytes.
+    pub target_part_bytes: u64,
+    /// Approximate uncompressed bytes per row group (bounds memory while writing and reading).
+    pub row_group_bytes: usize,
+    pub zstd_level: i32,
+    /// Byte-stream-split encoding for embedding values (else plain).
+    pub byte_stream_split: bool,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        Self { target_part_bytes: 256 << 20, row_group_bytes: 16 << 20, zstd_level: 3, byte_stream_split: true }
+    }
+}
+
+/// The result of writing one collection.
+#[derive(Debug, Clone)]
+pub struct WrittenCollection {
+    pub parts: Vec<PartEntry>,
+    pub digest: RecordsDigest,
+    pub count: u64,
+}
+
+struct HashingWriter {
+    inner: BufWriter<File>,
+    hasher: blake3::Hasher,
+    bytes: u64,
+}
+
+impl Write for HashingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+struct OpenPart {
+    writer: ArrowWriter<HashingWriter>,
+    tmp: PathBuf,
+    rel: String,
+    rows: u64,
+}
+
+/// Writes the parts of one collection under `root/rel_dir/`.
+pub struct CollectionWriter {
+    root: PathBuf,
+    rel_dir: String,
+    dim: usize,
+    opts: WriterOptions,
+    open: Option<OpenPart>,
+    parts: Vec<PartEntry>,
+    digest: RecordsDigest,
+    count: u64,
+}
+
+impl CollectionWriter {
+    pub fn new(root: &Path, rel_dir: &str, dim: usize, opts: WriterOptions) -> Result<Self, SnapshotError> {
+        let dir = root.join(rel_dir);
+        fs::create_dir_all(&dir).map_err(|e| SnapshotError::io(&dir, e))?;
+        Ok(Self {
+            root: root.to_path_buf(),
+            rel_dir: rel_dir.to_owned(),
+            dim,
+            opts,
+            open: None,
+            parts: Vec::new(),
+            digest: RecordsDigest::default(),
+            count: 0,
+        })
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    pub fn write_page(&mut self, page: &RecordPage) -> Result<(), SnapshotError> {
+        if page.is_empty() {
+            return Ok(());
+        }
+        self.write_batch(&page_to_batch(page))
+    }
+
+    /// Writes a batch of the part schema (checked), adding its records to the digest.
+    pub fn write_batch(&mut self, batch: &RecordBatch) -> Result<(), SnapshotError> {
+        let dim = check_part_schema(batch.schema_ref())
+            .map_err(|why| SnapshotError::BadPart { path: self.root.join(&self.rel_dir), why })?;
+        if dim != self.dim {
+            return Err(SnapshotError::BadPart {
+                path: self.root.join(&self.rel_dir),
+                why: format!("batch has {dim}-dim embeddings, collection has {}", self.dim),
+            });
+        }
+        let view = BatchView::new(batch);
+        for r in view.records() {
+            self.digest.add(&r);
+        }
+        self.write_unhashed(batch)?;
+        self.count += batch.num_rows() as u64;
+        Ok(())
+    }
+
+    fn write_unhashed(&mut self, batch: &RecordBatch) -> Result<(), SnapshotError> {
+        if self.open.is_none() {
+            self.open = Some(self.start_part()?);
+        }
+        let part = self.open.as_mut().expect("just opened");
+        part.writer.write(batch).map_err(|e| SnapshotError::Parquet { path: part.tmp.clone(), source: e })?;
+        part.rows += batch.num_rows() as u64;
+        let size = part.writer.bytes_written() + part.writer.in_progress_size();
+        if size as u64 >= self.opts.target_part_bytes {
+            self.close_part()?;
+        }
+        Ok(())
+    }
+
+    fn props(&self) -> WriterProperties {
+        let rows = (self.opts.row_group_bytes / (self.dim * 4 + 256)).clamp(256, 1 << 17);
+        let emb = ColumnPath::new(vec![COL_EMBEDDING.into(), "list".into(), "item".into()]);
+        let mut b = WriterProperties::builder()
+            .set_writer_version(WriterVersion::PARQUET_2_0)
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(self.opts.zstd_level).unwrap_or_default()))
+            .set_max_row_group_row_count(Some(rows))
+            .set_created_by(format!("chroma-snap {}", env!("CARGO_PKG_VERSION")))
+            .set_column_dictionary_enabled(emb.clone(), false)
+            .set_column_statistics_enabled(emb.clone(), EnabledStatistics::None);
+        if self.opts.byte_stream_split {
+            b = b.set_column_encoding(emb, Encoding::BYTE_STREAM_SPLIT);
+        }
+        b.build()
+    }
+
+    fn start_part(&mut self) -> Result<OpenPart, SnapshotError> {
+        let n = self.parts.len();
+        let rel = format!("{}/part-{n:06}.parquet", self.rel_dir);
+        let tmp = self.root.join(format!("{rel}.tmp"));
+        let file = File::create(&tmp).map_err(|e| SnapshotError::io(&tmp, e))?;
+        let sink =
+            HashingWriter { inner: BufWriter::with_capacity(1 << 20, file), hasher: blake3::Hasher::new(), bytes: 0 };
+        let writer = ArrowWriter::try_new(sink, super::schema::part_schema(self.dim), Some(self.props()))
+            .map_err(|e| SnapshotError::Parquet { path: tmp.clone(), source: e })?;
+        Ok(OpenPart { writer, tmp, rel, rows: 0 })
+    }
+
+    fn close_part(&mut self) -> Result<(), SnapshotError> {
+        let Some(part) = self.open.take() else { return Ok(()) };
+        let sink =
+            part.writer.into_inner().map_err(|e| SnapshotError::Parquet { path: part.tmp.clone(), source: e })?;
+        let HashingWriter { inner, hasher, bytes } = sink;
+        let file = inner.into_inner().map_err(|e| SnapshotError::io(&part.tmp, e.into_error()))?;
+        file.sync_all().map_err(|e| SnapshotError::io(&part.tmp, e))?;
+        let dest = self.root.join(&part.rel);
+        fs::rename(&part.tmp, &dest).map_err(|e| SnapshotError::io(&dest, e))?;
+        self.parts.push(PartEntry {
+            path: part.rel,
+            rows: part.rows,
+            bytes,
+            blake3: FileHash(*hasher.finalize().as_bytes()).to_hex(),
+        });
+        Ok(())
+    }
+
+    /// Closes the last part and fsyncs the directory.
+    pub fn finish(mut self) -> Result<WrittenCollection, SnapshotError> {
+        self.close_part()?;
+        super::manifest::sync_dir(&self.root.join(&self.rel_dir))?;
+        Ok(WrittenCollection { parts: self.parts, digest: self.digest, count: self.count })
+    }
+}
