@@ -2,6 +2,7 @@
 
 mod export;
 mod harness;
+mod snapshot_inputs;
 
 use harness::{V0, V1, VERSIONS};
 
