@@ -1,6 +1,7 @@
 //! Integration tests of chroma-snap against real ChromaDB servers (see harness.rs).
 
 mod export;
+mod export_faults;
 mod harness;
 mod snapshot_inputs;
 
