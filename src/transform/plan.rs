@@ -221,7 +221,8 @@ fn compile_target(
         "keep" => None,
         tpl => compile_template(tpl, &join(path, "ids"), e, &["n", "id", "target", "collection"], true),
     };
-    let check_spec: ValidateSpec = t.validate.as_ref().and_then(|v| de(v, &join(path, "validate"), e)).unwrap_or_default();
+    let check_spec: ValidateSpec =
+        t.validate.as_ref().and_then(|v| de(v, &join(path, "validate"), e)).unwrap_or_default();
     let check = compile_check(&check_spec, def_check, &join(path, "validate"), e);
     let metadata = t.metadata.or_else(|| d.metadata.clone()).map(|m| {
         let mut out = Metadata::new();
@@ -430,7 +431,11 @@ fn compile_regex(r: &str, path: &str, e: &mut Errors) -> Option<Regex> {
 fn compile_match(m: &TextMatchSpec, path: &str, e: &mut Errors) -> TextMatch {
     let mut out = TextMatch {
         equals: m.equals.as_ref().map(OneOrMany::to_vec).unwrap_or_default(),
-        contains: m.contains.as_ref().map(|c| c.to_vec().iter().map(|s| s.to_lowercase()).collect()).unwrap_or_default(),
+        contains: m
+            .contains
+            .as_ref()
+            .map(|c| c.to_vec().iter().map(|s| s.to_lowercase()).collect())
+            .unwrap_or_default(),
         ..TextMatch::default()
     };
     for g in m.glob.as_ref().map(OneOrMany::to_vec).unwrap_or_default() {

@@ -88,7 +88,11 @@ pub fn render(s: &TransformSummary) -> String {
         let _ = writeln!(o, "{:<32} {:>9} {:>9} {:>9} {dim:>6}", t.name, t.routed, t.written, t.rejected);
     }
     if r.rejected_by_routing > 0 {
-        let _ = writeln!(o, "{:<32} {:>9} {:>9} {:>9}", "(rejected by routing)", r.rejected_by_routing, 0, r.rejected_by_routing);
+        let _ = writeln!(
+            o,
+            "{:<32} {:>9} {:>9} {:>9}",
+            "(rejected by routing)", r.rejected_by_routing, 0, r.rejected_by_routing
+        );
     }
     if !r.reasons_by_rule.is_empty() {
         let _ = writeln!(o, "rejection reasons:");
@@ -119,7 +123,12 @@ pub fn render(s: &TransformSummary) -> String {
         }
         (Some(out), false, true) => {
             let h = s.manifest_blake3.as_deref().unwrap_or("");
-            let _ = writeln!(o, "snapshot {} (manifest blake3 {}); rejects.parquet and report.json beside it", out.display(), &h[..h.len().min(16)]);
+            let _ = writeln!(
+                o,
+                "snapshot {} (manifest blake3 {}); rejects.parquet and report.json beside it",
+                out.display(),
+                &h[..h.len().min(16)]
+            );
         }
         (Some(out), false, false) => {
             let _ = writeln!(o, "NOT a snapshot: {} holds only rejects.parquet and report.json", out.display());

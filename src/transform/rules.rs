@@ -105,9 +105,8 @@ pub fn map_record(
             }
             FieldSource::Const(v) => Some(v.clone()),
             FieldSource::Template(tpl) => {
-                let look = |n: &str| {
-                    property(n, r.id, &t.name, collection, src).or_else(|| out.get(n).and_then(as_text))
-                };
+                let look =
+                    |n: &str| property(n, r.id, &t.name, collection, src).or_else(|| out.get(n).and_then(as_text));
                 match tpl.render(look) {
                     Ok(s) => Some(Value::from(s)),
                     Err(var) => {

@@ -33,6 +33,9 @@ struct TargetState {
     writer: Option<CollectionWriter>,
 }
 
+/// A target's dimension (when known) and its written parts (none in a dry run or when empty).
+pub type TargetOutput = (Option<usize>, Option<WrittenCollection>);
+
 pub struct Sink<'a> {
     plan: &'a Plan,
     /// Where parts go; `None` for a dry run.
@@ -44,7 +47,13 @@ pub struct Sink<'a> {
 }
 
 impl<'a> Sink<'a> {
-    pub fn new(plan: &'a Plan, out: Option<&Path>, write_parts: bool, opts: WriterOptions, report: Report) -> Result<Self> {
+    pub fn new(
+        plan: &'a Plan,
+        out: Option<&Path>,
+        write_parts: bool,
+        opts: WriterOptions,
+        report: Report,
+    ) -> Result<Self> {
         let rejects = out.map(RejectsWriter::create).transpose()?;
         let targets = plan
             .targets
@@ -106,10 +115,18 @@ impl<'a> Sink<'a> {
                 let src = p.source_metadata.as_deref().and_then(|m| parse_metadata(m).ok());
                 let n = (ts.written + 1).to_string();
                 let look = |k: &str| {
-                    if k == "n" { Some(n.clone()) } else { rules::property(k, &p.id, &plan.name, collection, src.as_ref()) }
+                    if k == "n" {
+                        Some(n.clone())
+                    } else {
+                        rules::property(k, &p.id, &plan.name, collection, src.as_ref())
+                    }
                 };
                 tpl.render(look).unwrap_or_else(|var| {
-                    reasons.push(Reason::new("id.template", None, format!("id template placeholder {{{var}}} has no value")));
+                    reasons.push(Reason::new(
+                        "id.template",
+                        None,
+                        format!("id template placeholder {{{var}}} has no value"),
+                    ));
                     String::new()
                 })
             }
@@ -195,7 +212,7 @@ impl<'a> Sink<'a> {
     }
 
     /// Flushes and closes everything; returns each target's written parts (in plan order).
-    pub fn finish(mut self) -> Result<(Report, Vec<(Option<usize>, Option<WrittenCollection>)>)> {
+    pub fn finish(mut self) -> Result<(Report, Vec<TargetOutput>)> {
         self.write_full_batches(true)?;
         if let Some(w) = self.rejects.take() {
             w.finish()?;

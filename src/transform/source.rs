@@ -102,7 +102,9 @@ fn decide(plan: &Plan, collection: &str, r: &RecordRef<'_>) -> Outcome {
         Route::Target(t) => t,
         Route::Reject => {
             let why = match rule {
-                Some(i) => Reason::new("route.rejected", None, format!("routing rule {:?} rejects it", plan.rules[i].label)),
+                Some(i) => {
+                    Reason::new("route.rejected", None, format!("routing rule {:?} rejects it", plan.rules[i].label))
+                }
                 None => Reason::new("route.no_match", None, "no routing rule matched and the default is reject"),
             };
             return Outcome::Rejected { routed: None, record: Rejected::new(collection, None, r, vec![why]) };
@@ -111,7 +113,10 @@ fn decide(plan: &Plan, collection: &str, r: &RecordRef<'_>) -> Outcome {
     let target = &plan.targets[t];
     let (metadata, reasons) = rules::map_record(target, collection, r, src.as_ref());
     if !reasons.is_empty() {
-        return Outcome::Rejected { routed: Some(t), record: Rejected::new(collection, Some(&target.name), r, reasons) };
+        return Outcome::Rejected {
+            routed: Some(t),
+            record: Rejected::new(collection, Some(&target.name), r, reasons),
+        };
     }
     Outcome::Passed(Passed {
         target: t,

@@ -111,9 +111,7 @@ mod tests {
     use super::*;
 
     fn r(t: &str, vars: &[(&str, &str)]) -> Result<String, String> {
-        Template::parse(t)
-            .unwrap()
-            .render(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned()))
+        Template::parse(t).unwrap().render(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned()))
     }
 
     #[test]
@@ -121,7 +119,10 @@ mod tests {
         assert_eq!(r("{target}_{n:06}", &[("target", "humor"), ("n", "42")]).unwrap(), "humor_000042");
         assert_eq!(r("[{n:4}]", &[("n", "7")]).unwrap(), "[   7]");
         assert_eq!(r("{{x}} {n:03}", &[("n", "-5")]).unwrap(), "{x} -05");
-        assert_eq!(r("if://citation/{source}/{id}", &[("source", "book"), ("id", "a1")]).unwrap(), "if://citation/book/a1");
+        assert_eq!(
+            r("if://citation/{source}/{id}", &[("source", "book"), ("id", "a1")]).unwrap(),
+            "if://citation/book/a1"
+        );
         assert_eq!(r("{n:02}", &[("n", "12345")]).unwrap(), "12345");
     }
 
