@@ -219,7 +219,7 @@ fn compile_target(
     let configuration = serde_json::json!({ "hnsw": conf });
     let ids = match t.ids.as_deref().or(d.ids.as_deref()).unwrap_or("keep") {
         "keep" => None,
-        tpl => compile_template(tpl, &join(path, "ids"), e, &["n", "id", "target", "collection"], true),
+        tpl => compile_template(tpl, &join(path, "ids"), e, &["n", "id", "target", "collection"], false),
     };
     let check_spec: ValidateSpec =
         t.validate.as_ref().and_then(|v| de(v, &join(path, "validate"), e)).unwrap_or_default();
@@ -487,5 +487,97 @@ pub fn to_json(v: &toml::Value) -> Value {
         toml::Value::Datetime(d) => Value::from(d.to_string()),
         toml::Value::Array(a) => Value::Array(a.iter().map(to_json).collect()),
         toml::Value::Table(t) => Value::Object(t.iter().map(|(k, v)| (k.clone(), to_json(v))).collect()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(spec: &str) -> Vec<String> {
+        compile(spec).err().unwrap_or_default().iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn every_mistake_is_reported_with_its_path() {
+        let errs = errors(
+            r#"
+version = 2
+[defaults]
+space = "euclid"
+[defaults.validate]
+dimensions = []
+chroma_version = "one"
+[targets.t1]
+ids = "{target}_{nope}"
+[targets.t1.fields.a]
+from = "x"
+value = 1
+[targets.t1.fields.b]
+template = "{missing_field}"
+[targets.t1.fields."$bad"]
+value = 1
+[targets.reject]
+[routing]
+default = "elsewhere"
+[[routing.rules]]
+to = "t1"
+[[routing.rules]]
+to = "t1"
+collection = { glob = "[" }
+metadata = [{ key = "k" }, { key = "k", regex = "(" }]
+"#,
+        );
+        let want = [
+            "version: 2 is not supported",
+            "targets.t1.space: \"euclid\" is not a distance space",
+            "targets.t1.ids: unknown placeholder {nope}",
+            "targets.t1.validate.dimensions: must list at least one",
+            "targets.t1.validate.chroma_version:",
+            "targets.t1.fields.\"$bad\": field name",
+            "targets.t1.fields.a: give only one of",
+            "targets.t1.fields.b.template: {missing_field} is neither",
+            "targets.reject: \"reject\" is reserved",
+            "routing.default: unknown target \"elsewhere\"",
+            "routing.rules[0]: has no condition",
+            "routing.rules[1].collection.glob: bad glob",
+            "routing.rules[1].metadata[0]: needs an operator",
+            "routing.rules[1].metadata[1].regex: bad regex",
+        ];
+        for w in want {
+            assert!(errs.iter().any(|e| e.starts_with(w)), "missing {w:?} in {errs:#?}");
+        }
+    }
+
+    #[test]
+    fn defaults_merge_into_targets() {
+        let plan = compile(
+            r#"
+version = 1
+[defaults]
+space = "cosine"
+unmapped = "keep"
+hnsw = { max_neighbors = 32 }
+[defaults.fields.a]
+from = "old_a"
+[targets.one]
+space = "ip"
+[targets.one.fields.a]
+value = "override"
+[targets.two]
+ids = "{target}_{n:06}"
+[routing]
+default = "two"
+"#,
+        )
+        .unwrap();
+        assert_eq!(plan.targets[0].space, "ip");
+        assert!(matches!(plan.targets[0].fields[0].source, FieldSource::Const(_)));
+        assert!(plan.targets[0].consumed.is_empty());
+        assert_eq!(plan.targets[1].configuration["hnsw"]["max_neighbors"], 32);
+        assert_eq!(plan.targets[1].configuration["hnsw"]["space"], "cosine");
+        assert!(plan.targets[1].keep_unmapped && plan.targets[1].consumed.contains("old_a"));
+        assert!(plan.targets[1].ids.is_some());
+        assert_eq!(plan.default, Route::Target(1));
     }
 }

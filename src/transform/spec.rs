@@ -211,25 +211,31 @@ pub struct PredicateSpec {
 }
 
 /// Deserializes `v` as `T`, recording errors at `path`. For a table, each key is tried on its
-/// own so that the error names the key (`a.b.c: invalid type …`), and every bad key is reported.
+/// own so that the error names the key (`a.b.c: invalid type …`) and every bad key is reported;
+/// the good keys are still returned so that the rest of the spec can be checked too.
 pub fn de<T: DeserializeOwned>(v: &toml::Value, path: &str, errs: &mut Errors) -> Option<T> {
     match T::deserialize(v.clone()) {
         Ok(t) => Some(t),
         Err(whole) => {
             let before = errs.0.len();
+            let mut good = toml::Table::new();
             if let toml::Value::Table(t) = v {
                 for (k, x) in t {
                     let mut single = toml::Table::new();
                     single.insert(k.clone(), x.clone());
-                    if let Err(e) = T::deserialize(toml::Value::Table(single)) {
-                        errs.push(join(path, k), clean(&e.to_string()));
+                    match T::deserialize(toml::Value::Table(single)) {
+                        Ok(_) => {
+                            good.insert(k.clone(), x.clone());
+                        }
+                        Err(e) => errs.push(join(path, k), clean(&e.to_string())),
                     }
                 }
             }
             if errs.0.len() == before {
                 errs.push(path, clean(&whole.to_string()));
+                return None;
             }
-            None
+            T::deserialize(toml::Value::Table(good)).ok()
         }
     }
 }
@@ -268,7 +274,8 @@ mod tests {
     fn every_bad_key_is_named() {
         let mut errs = Errors::default();
         let v = table("min = \"low\"\nmax = 1.0\ncolour = 3\nrequired = 1");
-        assert!(de::<FieldSpec>(&v, "targets.t.fields.f", &mut errs).is_none());
+        let partial = de::<FieldSpec>(&v, "targets.t.fields.f", &mut errs).unwrap();
+        assert_eq!(partial.max, Some(1.0), "the good keys are kept");
         let paths: Vec<&str> = errs.0.iter().map(|e| e.path.as_str()).collect();
         assert_eq!(paths, ["targets.t.fields.f.colour", "targets.t.fields.f.min", "targets.t.fields.f.required"]);
         assert!(errs.0[0].message.contains("unknown field"), "{:?}", errs.0);

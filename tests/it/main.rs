@@ -1,0 +1,3 @@
+//! The one integration-test binary: each module runs the real `chroma-snap` binary.
+
+mod transform;
