@@ -17,6 +17,10 @@ use super::reader::{PartReader, READ_BATCH_ROWS, Snapshot};
 /// Directory reserved for tool state beside a snapshot (load journals, locks); verify ignores it.
 pub const STATE_DIR: &str = ".chroma-snap";
 
+/// Documented side files a snapshot's root may hold beside its parts (a transform's
+/// `rejects.parquet` and `report.json`); verify does not flag them.
+pub const SIDE_FILES: &[&str] = &["rejects.parquet", "report.json"];
+
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyReport {
     pub collections: Vec<CollectionCheck>,
@@ -212,7 +216,7 @@ fn stray_files(snap: &Snapshot) -> Result<Vec<String>, SnapshotError> {
             let name = entry.file_name().to_string_lossy().into_owned();
             let rel_name = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
             let ft = entry.file_type().map_err(|e| SnapshotError::io(&entry.path(), e))?;
-            if rel.is_empty() && (name == MANIFEST_FILE || name == STATE_DIR) {
+            if rel.is_empty() && (name == MANIFEST_FILE || name == STATE_DIR || SIDE_FILES.contains(&name.as_str())) {
                 continue;
             }
             if ft.is_dir() {

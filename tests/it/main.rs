@@ -4,6 +4,7 @@ mod export;
 mod export_faults;
 mod harness;
 mod snapshot_inputs;
+mod transform;
 
 use harness::{V0, V1, VERSIONS};
 
