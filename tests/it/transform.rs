@@ -14,14 +14,14 @@ use arrow::array::{Array, AsArray};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::Value;
 
-const SPEC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/specs/four-collections.toml");
+pub const SPEC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/specs/four-collections.toml");
 
 fn snap_bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_chroma-snap"))
 }
 
 /// The legacy snapshot, generated once per test run.
-fn legacy() -> &'static Path {
+pub fn legacy() -> &'static Path {
     static DIR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
     &DIR.get_or_init(|| {
         let t = tempfile::tempdir().unwrap();
@@ -33,7 +33,7 @@ fn legacy() -> &'static Path {
     .1
 }
 
-fn transform(input: &Path, spec: &Path, out: &Path, threads: Option<usize>) -> Output {
+pub fn transform(input: &Path, spec: &Path, out: &Path, threads: Option<usize>) -> Output {
     let mut c = snap_bin();
     c.arg("transform").arg(input).arg("--spec").arg(spec).arg("--out").arg(out).arg("--json").arg("--quiet");
     if let Some(n) = threads {
