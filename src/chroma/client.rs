@@ -249,7 +249,8 @@ impl Client {
                         parse_retry_after(resp.headers().get("retry-after").and_then(|v| v.to_str().ok()));
                     match resp.bytes().await {
                         Ok(b) if status.is_success() => return Ok(b),
-                        Ok(b) if retryable_status(status.as_u16()) => {
+                        // 0.4 answers an unknown collection with 500: final, not transient.
+                        Ok(b) if retryable_status(status.as_u16()) && !says_does_not_exist(status, &b) => {
                             (format!("{status}: {}", error_message(&b)), retry_after)
                         }
                         Ok(b) => return Err(self.status_error(status, &b, what)),
@@ -416,6 +417,10 @@ impl Client {
     ) -> Result<(), ChromaError> {
         self.send(Method::POST, self.route(&["collections", &c.id, op]), Some(body), what).await.map(|_| ())
     }
+}
+
+fn says_does_not_exist(status: StatusCode, body: &[u8]) -> bool {
+    status == StatusCode::INTERNAL_SERVER_ERROR && error_message(body).contains("does not exist")
 }
 
 fn enc(s: &str) -> String {

@@ -314,3 +314,22 @@ fn tokio_stream_from<T: Send + 'static>(
 ) -> impl futures::Stream<Item = T> + Send + Unpin {
     Box::pin(futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) }))
 }
+
+/// `verify DIR --against URL`: compares the chosen snapshot collections (all by default) with the
+/// live collections they were loaded into.
+pub async fn verify_against(
+    snapshot: &std::path::Path,
+    connect: &crate::chroma::ConnectOptions,
+    collections: &[(String, String)],
+    listed: usize,
+) -> Result<Vec<Comparison>> {
+    let snap = Snapshot::open(snapshot)?;
+    let pairs = super::select(&snap, collections)?;
+    let client = Client::connect(connect).await?;
+    let mut out = Vec::new();
+    for (entry, dst) in pairs {
+        let info = client.get_collection(&dst).await?;
+        out.push(compare(&snap, entry, &client, &info, listed).await?);
+    }
+    Ok(out)
+}
