@@ -235,6 +235,19 @@ impl Client {
         body: Option<bytes::Bytes>,
         what: &str,
     ) -> Result<bytes::Bytes, ChromaError> {
+        self.send_with(method, url, body, what, true).await
+    }
+
+    /// Like [`Client::send`]; with `retry_server_errors` false a 5xx answer is final (0.x servers
+    /// answer 500 for a missing collection, which no retry will fix).
+    async fn send_with(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<bytes::Bytes>,
+        what: &str,
+        retry_server_errors: bool,
+    ) -> Result<bytes::Bytes, ChromaError> {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
@@ -249,8 +262,9 @@ impl Client {
                         parse_retry_after(resp.headers().get("retry-after").and_then(|v| v.to_str().ok()));
                     match resp.bytes().await {
                         Ok(b) if status.is_success() => return Ok(b),
-                        // 0.4 answers an unknown collection with 500: final, not transient.
-                        Ok(b) if retryable_status(status.as_u16()) && !says_does_not_exist(status, &b) => {
+                        Ok(b)
+                            if retryable_status(status.as_u16()) && (retry_server_errors || status.as_u16() < 500) =>
+                        {
                             (format!("{status}: {}", error_message(&b)), retry_after)
                         }
                         Ok(b) => return Err(self.status_error(status, &b, what)),
@@ -327,7 +341,11 @@ impl Client {
     /// One collection by name; a missing one is [`ChromaError::NoSuchCollection`].
     pub async fn get_collection(&self, name: &str) -> Result<CollectionInfo, ChromaError> {
         let what = format!("collection {name:?}");
-        let res = self.get_json(self.route(&["collections", name]), &what).await;
+        let res =
+            self.send_with(Method::GET, self.route(&["collections", name]), None, &what, false).await.and_then(|b| {
+                serde_json::from_slice::<Value>(&b)
+                    .map_err(|e| ChromaError::Protocol { what: what.clone(), why: e.to_string() })
+            });
         let missing = || ChromaError::NoSuchCollection {
             name: name.to_owned(),
             url: self.display.clone(),
@@ -417,10 +435,6 @@ impl Client {
     ) -> Result<(), ChromaError> {
         self.send(Method::POST, self.route(&["collections", &c.id, op]), Some(body), what).await.map(|_| ())
     }
-}
-
-fn says_does_not_exist(status: StatusCode, body: &[u8]) -> bool {
-    status == StatusCode::INTERNAL_SERVER_ERROR && error_message(body).contains("does not exist")
 }
 
 fn enc(s: &str) -> String {

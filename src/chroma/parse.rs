@@ -85,8 +85,8 @@ pub fn parse_get(body: &[u8], api: Api) -> Result<ParsedPage, String> {
         p.embeddings.extend_from_slice(&emb);
         p.documents.push(doc);
         p.uris.push(uri);
-        // 0.5 turns `{}` into null; an empty map cannot be written to Chroma anyway.
-        p.metadatas.push(meta.filter(|m| !m.is_empty()).map(|m| canonical_metadata(&m)));
+        // Kept verbatim: 1.x answers `{}` for a record that has a uri and no metadata.
+        p.metadatas.push(meta.map(|m| canonical_metadata(&m)));
     }
     Ok(out)
 }

@@ -140,6 +140,15 @@ mod tests {
     }
 
     #[test]
+    fn empty_digest_is_the_documented_constant() {
+        // docs/snapshot-format.md quotes this value.
+        assert_eq!(
+            RecordsDigest::default().to_hex(),
+            "2f5b8a65adf1f48cfc3047b6be9352a09f317f768094ba08b0c97a8454c2860d"
+        );
+    }
+
+    #[test]
     fn null_and_empty_document_differ() {
         let e = [1.0f32];
         assert_ne!(record_hash(&rec("a", &e, None)), record_hash(&rec("a", &e, Some(""))));

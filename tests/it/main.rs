@@ -1,0 +1,20 @@
+//! Integration tests of chroma-snap against real ChromaDB servers (see harness.rs).
+
+mod export;
+mod harness;
+
+use harness::{V0, V1, VERSIONS};
+
+#[test]
+fn both_servers_answer_heartbeat() {
+    for version in VERSIONS {
+        let server = harness::shared(version);
+        let (status, body) = server.get(&format!("{}/heartbeat", server.api()));
+        assert_eq!(status, 200, "{version} heartbeat: {body}\n{}", server.log_tail(20));
+        assert!(body.contains("nanosecond heartbeat"), "{version}: {body}");
+    }
+    // Each generation serves one API only: 1.x answers 410 on v1, 0.4.24 has no v2.
+    assert_eq!(harness::shared(V1).get("/api/v1/heartbeat").0, 410);
+    assert_eq!(harness::shared(V0).get("/api/v2/heartbeat").0, 404);
+    assert!(harness::bin().exists(), "chroma-snap binary at {}", harness::bin().display());
+}
