@@ -2,6 +2,8 @@
 
 mod export;
 mod harness;
+mod load;
+mod proxy;
 
 use harness::{V0, V1, VERSIONS};
 
