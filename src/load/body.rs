@@ -111,8 +111,10 @@ pub fn encode(page: &RecordPage, enc: Encoding) -> Result<Vec<u8>, String> {
         }
     }
     out.push(b']');
+    // `{}` (what 1.x answers for a record with a uri and no metadata) is refused on write: null.
     let column = |out: &mut Vec<u8>, key: &str, vals: &[Option<String>], raw: bool| {
-        if vals.iter().all(Option::is_none) {
+        let absent = |v: &Option<String>| v.is_none() || (raw && v.as_deref() == Some("{}"));
+        if vals.iter().all(absent) {
             return;
         }
         out.extend_from_slice(format!(",\"{key}\":[").as_bytes());
@@ -121,9 +123,10 @@ pub fn encode(page: &RecordPage, enc: Encoding) -> Result<Vec<u8>, String> {
                 out.push(b',');
             }
             match v {
-                None => out.extend_from_slice(b"null"),
+                _ if absent(v) => out.extend_from_slice(b"null"),
                 Some(s) if raw => out.extend_from_slice(s.as_bytes()),
                 Some(s) => serde_json::to_writer(&mut *out, s).expect("strings serialise"),
+                None => unreachable!("absent values are written as null"),
             }
         }
         out.push(b']');
@@ -192,6 +195,17 @@ mod tests {
             assert!(encode(&p, enc).unwrap().len() <= est);
         }
         assert_eq!(json_str_len("a\"\u{1}é"), serde_json::to_string("a\"\u{1}é").unwrap().len());
+    }
+
+    #[test]
+    fn empty_metadata_is_sent_as_null() {
+        let mut p = RecordPage::with_capacity(1, 2);
+        p.push(RecordRef { id: "a", embedding: &[1.0], document: None, uri: Some("u"), metadata: Some("{}") });
+        let v: Value = serde_json::from_slice(&encode(&p, Encoding::Base64).unwrap()).unwrap();
+        assert!(v.get("metadatas").is_none(), "{v}");
+        p.push(RecordRef { id: "b", embedding: &[1.0], document: None, uri: None, metadata: Some(r#"{"k":1}"#) });
+        let v: Value = serde_json::from_slice(&encode(&p, Encoding::Base64).unwrap()).unwrap();
+        assert_eq!(v["metadatas"], serde_json::json!([null, {"k": 1}]));
     }
 
     #[test]

@@ -18,8 +18,8 @@ pub struct Tolerance {
     pub metadata_ulps: u64,
 }
 
-/// Cosine embeddings drift by 1 ulp per write; a snapshot exported from a server that already
-/// drifted and loaded again is at most 2 writes away from what its parts hold.
+/// Cosine embeddings drift on every write (the server normalises them); up to 2 ulps from the
+/// snapshot were measured for one load (docs/load.md). The bound leaves room for one more.
 pub const COSINE_EMBEDDING_ULPS: u64 = 4;
 /// The 1.x server's float parsing is at most 1 ulp off.
 pub const V1X_METADATA_ULPS: u64 = 1;
@@ -44,14 +44,18 @@ pub struct Drift {
     pub max_embedding_ulps: u64,
     pub metadata_values: u64,
     pub max_metadata_ulps: u64,
+    /// Records whose metadata is null on one side and `{}` on the other (1.x answers `{}` for a
+    /// record with a uri and no metadata; `{}` cannot be written, so it is loaded as null).
+    pub empty_metadata: u64,
 }
 
 impl Drift {
     pub fn is_zero(&self) -> bool {
-        self.embedding_values == 0 && self.metadata_values == 0
+        self.embedding_values == 0 && self.metadata_values == 0 && self.empty_metadata == 0
     }
 
     pub fn merge(&mut self, o: &Drift) {
+        self.empty_metadata += o.empty_metadata;
         self.embedding_values += o.embedding_values;
         self.max_embedding_ulps = self.max_embedding_ulps.max(o.max_embedding_ulps);
         self.metadata_values += o.metadata_values;
@@ -134,6 +138,10 @@ fn compare_metadata_text(want: Option<&str>, got: Option<&str>, tol: Tolerance, 
     if want == got {
         return Ok(());
     }
+    if want.filter(|t| *t != "{}") == got.filter(|t| *t != "{}") {
+        d.empty_metadata += 1;
+        return Ok(());
+    }
     let parse = |t: Option<&str>| t.map(|t| parse_metadata(t).map(Value::Object)).transpose();
     let (w, g) = match (parse(want), parse(got)) {
         (Ok(w), Ok(g)) => (w.unwrap_or(Value::Null), g.unwrap_or(Value::Null)),
@@ -212,8 +220,8 @@ mod tests {
         let d = compare_records(&rec(&want, None), &rec(&one, None), cos).unwrap();
         assert_eq!((d.embedding_values, d.max_embedding_ulps), (2, 1));
         assert!(compare_records(&rec(&want, None), &rec(&one, None), Tolerance::for_target("l2", false)).is_err());
-        let far = [next32(0.5, 3), 0.25, -0.75];
-        assert!(compare_records(&rec(&want, None), &rec(&far, None), cos).unwrap_err().contains("3 ulps"));
+        let far = [next32(0.5, 5), 0.25, -0.75];
+        assert!(compare_records(&rec(&want, None), &rec(&far, None), cos).unwrap_err().contains("5 ulps"));
     }
 
     #[test]
@@ -232,6 +240,14 @@ mod tests {
         assert!(compare_records(&rec(&e, Some(arrays.0)), &rec(&e, Some(arrays.1)), tol).is_ok());
         let missing_key = r#"{"f":0.1}"#;
         assert!(compare_records(&rec(&e, Some(want)), &rec(&e, Some(missing_key)), tol).unwrap_err().contains("keys"));
+    }
+
+    #[test]
+    fn empty_metadata_equals_null() {
+        let e = [1.0f32];
+        let d = compare_records(&rec(&e, None), &rec(&e, Some("{}")), Tolerance::EXACT).unwrap();
+        assert_eq!(d.empty_metadata, 1);
+        assert!(compare_records(&rec(&e, Some("{}")), &rec(&e, Some(r#"{"a":1}"#)), Tolerance::EXACT).is_err());
     }
 
     #[test]

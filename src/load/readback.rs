@@ -116,14 +116,18 @@ impl Comparison {
         if self.drift.is_zero() {
             return String::new();
         }
-        format!(
-            "server drift in {} records: {} embedding values (max {} ulp), {} float metadata values (max {} ulp)",
-            self.drifted_records,
-            self.drift.embedding_values,
-            self.drift.max_embedding_ulps,
-            self.drift.metadata_values,
-            self.drift.max_metadata_ulps
-        )
+        let mut parts = Vec::new();
+        let d = &self.drift;
+        if d.embedding_values > 0 {
+            parts.push(format!("{} embedding values (max {} ulp)", d.embedding_values, d.max_embedding_ulps));
+        }
+        if d.metadata_values > 0 {
+            parts.push(format!("{} float metadata values (max {} ulp)", d.metadata_values, d.max_metadata_ulps));
+        }
+        if d.empty_metadata > 0 {
+            parts.push(format!("{} null metadata read back as {{}}", d.empty_metadata));
+        }
+        format!("server drift in {} records: {}", self.drifted_records, parts.join(", "))
     }
 }
 

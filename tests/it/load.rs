@@ -237,10 +237,12 @@ fn assert_same_records(what: &str, want: &(Value, Vec<Value>), got: &(Value, Vec
                 seen.max_embedding_ulps = seen.max_embedding_ulps.max(d);
             }
         }
-        match (w["metadata"].as_object(), g["metadata"].as_object()) {
+        // 1.x reads a record with a uri and no metadata back as `{}`: the same as null.
+        let meta = |v: &Value| v.as_object().filter(|m| !m.is_empty()).cloned();
+        match (meta(&w["metadata"]), meta(&g["metadata"])) {
             (Some(wm), Some(gm)) => {
                 assert_eq!(wm.keys().collect::<Vec<_>>(), gm.keys().collect::<Vec<_>>(), "{here}: metadata keys");
-                for (k, v) in wm {
+                for (k, v) in &wm {
                     same_typed(&format!("{here}: metadata.{k}"), v, &gm[k], meta_ulps, &mut seen);
                 }
             }
@@ -279,6 +281,19 @@ fn load_ok(dir: &Path, url: &str, extra: &[&str]) -> Value {
         }
     }
     v
+}
+
+/// Asserts a read-back comparison found the target equal to the snapshot; with `bit_exact`
+/// (l2/ip), no embedding value moved either.
+fn assert_loaded(c: &Value, bit_exact: bool) {
+    let cmp = &c["comparison"];
+    for k in ["missing_count", "extra_count", "different_count"] {
+        assert_eq!(cmp[k], 0, "{k}: {c}");
+    }
+    assert_eq!(cmp["target_records"], cmp["expected_records"], "{c}");
+    if bit_exact {
+        assert_eq!(cmp["drift"]["embedding_values"], 0, "{c}");
+    }
 }
 
 fn verify_against(dir: &Path, url: &str, mapping: &str) -> Value {
@@ -390,7 +405,7 @@ fn a_batch_over_40_mb_as_json_loads() {
     let c = &summary["collections"][0];
     eprintln!("5000 x 1536 loaded in {:.1}s: {c}", started.elapsed().as_secs_f64());
     assert!(c["limits"]["max_bytes"].as_u64().unwrap() < 40 << 20);
-    assert!(c["comparison"]["target_digest"] == c["comparison"]["expected_digest"], "l2 is bit-exact: {c}");
+    assert_loaded(c, true);
     assert_eq!(c["comparison"]["target_records"], 5000);
 }
 
@@ -426,10 +441,7 @@ fn kill_9_at_early_middle_and_last_batch_then_rerun_is_exact() {
         let action = summary["collections"][0]["action"].as_str().unwrap();
         assert!(["resumed", "loaded already"].contains(&action), "{point}: {action}");
         assert!(summary["collections"][0]["batches_sent"].as_u64().unwrap() <= (20 - acked) as u64, "{point}");
-        assert_eq!(
-            summary["collections"][0]["comparison"]["target_digest"],
-            summary["collections"][0]["comparison"]["expected_digest"]
-        );
+        assert_loaded(&summary["collections"][0], true);
         assert_same_records(point, &want, &server_dump(server, &name), 1);
     }
 }
@@ -474,8 +486,7 @@ fn a_target_server_killed_and_restarted_mid_load() {
     let out = child.wait_with_output().unwrap();
     eprintln!("load across the restart: {} ({} batches journalled)", out.status, batch_lines(&journal));
     let summary = load_ok(&s, &restarted.url, &args);
-    let cmp = &summary["collections"][0]["comparison"];
-    assert_eq!(cmp["target_digest"], cmp["expected_digest"], "{summary}");
+    assert_loaded(&summary["collections"][0], true);
     assert_same_records("restart", &snapshot_dump(&s, "docs"), &server_dump(&restarted, "docs"), 1);
 }
 
@@ -498,13 +509,13 @@ fn resets_503_429_and_slow_answers_are_survived() {
     let name = harness::unique("faults");
     let map = format!("docs={name}");
     let summary = load_ok(&s, &proxy.url, &["--collection", &map, "--batch-size", "100", "--concurrency", "1"]);
-    let cmp = &summary["collections"][0]["comparison"];
-    assert_eq!(cmp["target_digest"], cmp["expected_digest"], "{summary}");
+    assert_loaded(&summary["collections"][0], true);
     let seen = proxy.seen();
     let i429 = seen.iter().position(|x| matches!(x.fault, Some(Fault::Status(429, _)))).unwrap();
     let waited = seen[i429 + 1].at - seen[i429].at;
     assert!(waited >= Duration::from_millis(1900), "Retry-After: 2 honoured, waited {waited:?}");
-    assert_eq!(seen.iter().filter(|x| x.fault.is_none()).count(), 10, "each batch acknowledged once");
+    let forwarded = seen.iter().filter(|x| matches!(x.fault, None | Some(Fault::Slow(_)))).count();
+    assert_eq!(forwarded, 10, "each batch reached the server once");
     let direct = verify_against(&s, &server.url, &map);
     assert_eq!(direct["against"][0]["different_count"], 0);
 }
@@ -534,8 +545,7 @@ fn a_413_splits_the_batch_and_carries_on() {
     proxy.max_body(Some(60_000));
     let name = harness::unique("split");
     let summary = load_ok(&s, &proxy.url, &["--collection", &format!("docs={name}"), "--batch-size", "400"]);
-    let cmp = &summary["collections"][0]["comparison"];
-    assert_eq!(cmp["target_digest"], cmp["expected_digest"]);
+    assert_loaded(&summary["collections"][0], true);
     assert!(proxy.seen().iter().any(|x| matches!(x.fault, Some(Fault::Status(413, _)))));
 }
 
