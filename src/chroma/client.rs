@@ -12,6 +12,9 @@ use super::parse::{ParsedPage, parse_get, parse_ids};
 use super::retry::{RetryPolicy, parse_retry_after, retryable_status};
 use super::types::{Api, CollectionInfo};
 
+/// Records per request on Chroma Cloud, for reads and writes.
+pub const CLOUD_BATCH_LIMIT: usize = 300;
+
 /// How to reach a server. Secrets live only here and in request headers (marked sensitive).
 #[derive(Clone)]
 pub struct ConnectOptions {
@@ -136,6 +139,10 @@ impl Client {
         if let Ok((StatusCode::OK, pf)) = c.probe(&format!("{prefix}/pre-flight-checks")).await {
             c.max_batch_size = pf.get("max_batch_size").and_then(Value::as_u64).map(|n| n as usize);
             c.supports_base64 = pf.get("supports_base64_encoding").and_then(Value::as_bool).unwrap_or(false);
+        }
+        // Chroma Cloud caps reads and writes at 300 records whatever pre-flight says.
+        if c.base.host_str().is_some_and(|h| h.ends_with(".trychroma.com")) {
+            c.max_batch_size = Some(c.max_batch_size.map_or(CLOUD_BATCH_LIMIT, |m| m.min(CLOUD_BATCH_LIMIT)));
         }
         Ok(c)
     }

@@ -174,11 +174,18 @@ pub fn python(version: &str) -> PathBuf {
 /// Run `script` (relative to the repo root) with the `version` venv's python; return its stdout.
 /// Panics with its stderr when it fails.
 pub fn run_py(version: &str, script: &str, args: &[&str]) -> String {
+    run_py_env(version, script, args, &[])
+}
+
+/// [`run_py`] with extra environment variables, e.g. `("CHROMA_TOKEN", token)` for the helpers to
+/// authenticate to a 0.4.24 server started with [`Server::start_with_token`].
+pub fn run_py_env(version: &str, script: &str, args: &[&str], env: &[(&str, &str)]) -> String {
     let out = Command::new(python(version))
         .arg(repo().join(script))
         .args(args)
         .current_dir(repo())
         .env("ANONYMIZED_TELEMETRY", "False")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .output()
         .unwrap_or_else(|e| panic!("run {script}: {e}"));
@@ -296,6 +303,12 @@ fn harness_token_auth_on_0_4_24() {
     assert_eq!(status, 401, "wrong token: {body}");
     let (status, body) = http(&server.url, "GET", path, None, &[("Authorization", "Bearer s3cret-token")]);
     assert_eq!((status, body.trim()), (200, "[]"));
+    // The Python helpers authenticate with CHROMA_TOKEN.
+    let token = [("CHROMA_TOKEN", "s3cret-token")];
+    let seeded = run_py_env(V0, "tests/py/seed_edge_cases.py", &[&server.url, "auth", "--big", "10"], &token);
+    assert_eq!(seeded.trim(), r#"{"auth_big": 10}"#);
+    let dumped = run_py_env(V0, "tests/py/dump_collection.py", &[&server.url, "auth_big"], &token);
+    assert_eq!(dumped.lines().count(), 11);
 }
 
 #[test]

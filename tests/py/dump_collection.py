@@ -17,27 +17,18 @@ Output, one JSON object per line (keys sorted, non-ASCII kept as UTF-8):
 Floats are float.hex() strings; list elements are typed like scalars. "space" is the 1.x
 configuration's hnsw/spann space, else metadata["hnsw:space"], else "l2".
 Exits non-zero if paging does not return exactly count() distinct ids.
+Set CHROMA_TOKEN to send `Authorization: Bearer <token>` (0.4.24 servers started with --token).
 """
 
 import json
 import math
 import struct
 import sys
-from urllib.parse import urlparse
 
-import chromadb
-from chromadb.config import Settings
+sys.dont_write_bytecode = True  # keep tests/py free of __pycache__
+from _client import connect  # noqa: E402
 
 PAGE = 1000  # unbounded get fails above ~32k rows ("too many SQL variables")
-
-
-def connect(url):
-    u = urlparse(url)
-    if u.scheme != "http" or not u.hostname or not u.port:
-        sys.exit(f"expected URL like http://127.0.0.1:PORT, got {url!r}")
-    return chromadb.HttpClient(
-        host=u.hostname, port=u.port, settings=Settings(anonymized_telemetry=False)
-    )
 
 
 def f32_hex(v):

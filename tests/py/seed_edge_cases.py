@@ -14,6 +14,7 @@ URL is http://127.0.0.1:PORT. Collections are named PREFIX_<suffix> (names must 
 0.4.24's rules: 3-63 chars of [a-zA-Z0-9_-]). Existing collections are an error, never reused.
 Prints a JSON object {collection_name: count} on stdout. Data is deterministic for a given client
 version (embeddings come from seeded `random.Random`, rounded to float32).
+Set CHROMA_TOKEN to send `Authorization: Bearer <token>` (0.4.24 servers started with --token).
 """
 
 import json
@@ -22,29 +23,15 @@ import re
 import struct
 import sys
 import time
-from urllib.parse import urlparse
 
 import chromadb
-from chromadb.config import Settings
+
+sys.dont_write_bytecode = True  # keep tests/py free of __pycache__
+from _client import connect, max_batch_size  # noqa: E402
 
 CLIENT_VERSION = tuple(int(x) for x in chromadb.__version__.split(".")[:2])
 HAS_ARRAYS = CLIENT_VERSION >= (1, 5)  # array-valued metadata exists since chromadb 1.5
 USES_CONFIGURATION = CLIENT_VERSION >= (1, 0)  # 1.x keeps the space in `configuration`
-
-
-def connect(url):
-    u = urlparse(url)
-    if u.scheme != "http" or not u.hostname or not u.port:
-        sys.exit(f"expected URL like http://127.0.0.1:PORT, got {url!r}")
-    return chromadb.HttpClient(
-        host=u.hostname, port=u.port, settings=Settings(anonymized_telemetry=False)
-    )
-
-
-def max_batch_size(client):
-    if hasattr(client, "get_max_batch_size"):
-        return client.get_max_batch_size()
-    return client.max_batch_size  # 0.4.x
 
 
 def f32(x):
