@@ -2,10 +2,10 @@
 
 Why: chroma-snap's load must be measured against the obvious alternative, a Python script that
 adds records with Chroma's own client. This script is that alternative, at each batch size asked
-for, on identical data, so `bin/bench-load` can put both figures side by side.
+for, on identical data, so bin/bench-load can put both figures side by side.
 
 Usage (python of a venv made by `bin/chroma-server setup`, chromadb 1.5.9 client):
-    python tests/py/bench_add.py URL PREFIX N DIM BATCH [BATCH...]
+    python bench/load_baseline.py URL PREFIX N DIM BATCH [BATCH...]
 Creates collection PREFIX_b<BATCH> (cosine) per batch size and adds the same N records to each:
 DIM-dim float32 embeddings (seeded), a ~300-character document and 8 metadata keys (str, int,
 float, bool). Prints one JSON line per batch size on stdout:
