@@ -37,7 +37,16 @@ pub enum Line {
     /// About to create `dst`: a collection found empty under this name on resume is ours.
     Creating { dst: String },
     /// Loading of `dst` (re)started into the collection with this id, cut into batches by `limits`.
-    Collection { src: String, dst: String, collection_id: String, op: WriteOp, limits: BatchLimits },
+    Collection {
+        src: String,
+        dst: String,
+        collection_id: String,
+        op: WriteOp,
+        limits: BatchLimits,
+        /// Loaded into a collection that held other data (`--if-exists append`).
+        #[serde(default)]
+        appended: bool,
+    },
     /// Batch `index` of `dst` was acknowledged by the server.
     Batch { dst: String, index: u64, rows: u64 },
     /// Every batch of `dst` was acknowledged.
@@ -51,6 +60,7 @@ pub struct CollectionState {
     pub collection_id: Option<String>,
     pub op: WriteOp,
     pub limits: Option<BatchLimits>,
+    pub appended: bool,
     pub acked: BTreeSet<u64>,
     pub rows: u64,
     pub done: bool,
@@ -74,13 +84,14 @@ impl State {
                         collection_id: None,
                         op: WriteOp::Add,
                         limits: None,
+                        appended: false,
                         acked: BTreeSet::new(),
                         rows: 0,
                         done: false,
                     },
                 );
             }
-            Line::Collection { src, dst, collection_id, op, limits } => {
+            Line::Collection { src, dst, collection_id, op, limits, appended } => {
                 self.collections.insert(
                     dst,
                     CollectionState {
@@ -88,6 +99,7 @@ impl State {
                         collection_id: Some(collection_id),
                         op,
                         limits: Some(limits),
+                        appended,
                         acked: BTreeSet::new(),
                         rows: 0,
                         done: false,
@@ -187,6 +199,18 @@ impl Journal {
         Ok(Self { path: path.to_path_buf(), file, _lock: lock, state })
     }
 
+    /// Reads a journal without locking or creating anything (for `--dry-run`); `None` if absent.
+    pub fn peek(path: &Path) -> Option<State> {
+        let text = fs::read(path).ok()?;
+        let mut state = State::default();
+        for raw in text.split(|b| *b == b'\n') {
+            if let Ok(line) = serde_json::from_slice::<Line>(raw) {
+                state.apply(line);
+            }
+        }
+        Some(state)
+    }
+
     /// Appends one line and makes it durable before returning.
     pub fn append(&mut self, line: Line) -> Result<()> {
         let mut text = serde_json::to_vec(&line).expect("journal lines serialise");
@@ -248,6 +272,7 @@ mod tests {
                 collection_id: "id1".into(),
                 op: WriteOp::Add,
                 limits: limits(),
+                appended: false,
             })
             .unwrap();
             j.append(Line::Batch { dst: "d".into(), index: 2, rows: 10 }).unwrap();

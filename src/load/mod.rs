@@ -144,18 +144,29 @@ pub async fn load(plan: &LoadPlan, progress: &dyn Progress) -> Result<LoadSummar
         records_sent: 0,
         seconds: 0.0,
     };
+    let jpath = plan
+        .journal
+        .clone()
+        .unwrap_or_else(|| journal::default_path(&plan.snapshot, client.url(), &client.tenant, &client.database));
     if plan.dry_run {
+        let known = Journal::peek(&jpath)
+            .filter(|st| st.manifest_blake3() == Some(manifest_blake3.as_str()))
+            .unwrap_or_default();
         for (entry, dst) in &pairs {
-            summary.collections.push(dry_run(&snap, entry, dst, &client, limits, plan).await?);
+            let mut c = dry_run(&snap, entry, dst, &client, limits, plan).await?;
+            if let Some(st) = known.collections.get(dst.as_str()).filter(|st| st.src == entry.name) {
+                c.action = if st.done {
+                    "loaded already (journal)".to_owned()
+                } else {
+                    format!("would resume: {} batches done", st.acked.len())
+                };
+            }
+            summary.collections.push(c);
         }
         summary.seconds = started.elapsed().as_secs_f64();
         return Ok(summary);
     }
 
-    let jpath = plan
-        .journal
-        .clone()
-        .unwrap_or_else(|| journal::default_path(&plan.snapshot, client.url(), &client.tenant, &client.database));
     let mut journal = Journal::open(&jpath)?;
     summary.journal = Some(jpath.clone());
     check_journal_start(&mut journal, &manifest_blake3, &client, plan)?;
@@ -368,6 +379,8 @@ struct Decision {
     action: &'static str,
     op: WriteOp,
     limits: BatchLimits,
+    /// The collection held other data before (`--if-exists append`).
+    appended: bool,
 }
 
 async fn decide(
@@ -398,15 +411,15 @@ async fn decide(
         }
         let limits = st.limits.unwrap_or(limits);
         let action = if st.done { "loaded already" } else { "resumed" };
-        return Ok(Decision { info: info.clone(), action, op: st.op, limits });
+        return Ok(Decision { info: info.clone(), action, op: st.op, limits, appended: st.appended });
     }
     // The load was killed between announcing a creation and journalling the collection.
     if let (Some(st), Some(info)) = (&state, &existing)
         && st.collection_id.is_none()
         && client.count(info).await? == 0
     {
-        journal.append(collection_line(entry, dst, info, add, limits))?;
-        return Ok(Decision { info: info.clone(), action: "created", op: add, limits });
+        journal.append(collection_line(entry, dst, info, add, limits, false))?;
+        return Ok(Decision { info: info.clone(), action: "created", op: add, limits, appended: false });
     }
     match (existing, plan.if_exists) {
         (None, _) => {
@@ -417,22 +430,22 @@ async fn decide(
                 );
             }
             let info = create(entry, dst, client, journal).await?;
-            journal.append(collection_line(entry, dst, &info, add, limits))?;
-            Ok(Decision { info, action: "created", op: add, limits })
+            journal.append(collection_line(entry, dst, &info, add, limits, false))?;
+            Ok(Decision { info, action: "created", op: add, limits, appended: false })
         }
         (Some(_), Some(IfExists::Replace)) => {
             client.delete_collection(dst).await?;
             let info = create(entry, dst, client, journal).await?;
-            journal.append(collection_line(entry, dst, &info, add, limits))?;
-            Ok(Decision { info, action: "replaced", op: add, limits })
+            journal.append(collection_line(entry, dst, &info, add, limits, false))?;
+            Ok(Decision { info, action: "replaced", op: add, limits, appended: false })
         }
         (Some(info), Some(IfExists::Append)) => {
             let limits = match &state {
                 Some(st) if st.collection_id.as_deref() == Some(info.id.as_str()) => st.limits.unwrap_or(limits),
                 _ => limits,
             };
-            journal.append(collection_line(entry, dst, &info, WriteOp::Upsert, limits))?;
-            Ok(Decision { info, action: "appended", op: WriteOp::Upsert, limits })
+            journal.append(collection_line(entry, dst, &info, WriteOp::Upsert, limits, true))?;
+            Ok(Decision { info, action: "appended", op: WriteOp::Upsert, limits, appended: true })
         }
         (Some(info), mode) => {
             let why = match &state {
@@ -462,8 +475,16 @@ fn collection_line(
     info: &CollectionInfo,
     op: WriteOp,
     limits: BatchLimits,
+    appended: bool,
 ) -> Line {
-    Line::Collection { src: entry.name.clone(), dst: dst.to_owned(), collection_id: info.id.clone(), op, limits }
+    Line::Collection {
+        src: entry.name.clone(),
+        dst: dst.to_owned(),
+        collection_id: info.id.clone(),
+        op,
+        limits,
+        appended,
+    }
 }
 
 async fn create(entry: &CollectionEntry, dst: &str, client: &Client, journal: &mut Journal) -> Result<CollectionInfo> {
@@ -605,7 +626,7 @@ async fn load_collection(
     out.rate = sent_rows as f64 / out.seconds.max(1e-9);
     if plan.verify {
         let info = client.get_collection(dst).await?;
-        let cmp = readback::compare(snap, entry, client, &info, plan.listed).await?;
+        let cmp = readback::compare(snap, entry, client, &info, plan.listed, d.appended).await?;
         out.comparison = Some(cmp);
     }
     Ok(out)

@@ -45,6 +45,9 @@ pub struct Comparison {
     pub drifted_records: u64,
     pub drift: Drift,
     pub tolerance: Tolerance,
+    /// The target may hold more than the snapshot (`--if-exists append`): extra records, a
+    /// larger count and other collection metadata are reported but not differences.
+    pub subset: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -56,11 +59,11 @@ pub struct RecordDifference {
 impl Comparison {
     /// Equal up to the documented server drift.
     pub fn ok(&self) -> bool {
-        self.expected_records == self.target_records
+        let whole =
+            self.expected_records == self.target_records && self.metadata_difference.is_none() && self.extra_count == 0;
+        (whole || self.subset)
             && self.expected_space == self.target_space
-            && self.metadata_difference.is_none()
             && self.missing_count == 0
-            && self.extra_count == 0
             && self.different_count == 0
     }
 
@@ -73,13 +76,13 @@ impl Comparison {
     pub fn describe(&self) -> Vec<String> {
         let mut out = Vec::new();
         let here = format!("collection {:?} (snapshot {:?})", self.target, self.source);
-        if self.expected_records != self.target_records {
+        if self.expected_records != self.target_records && !self.subset {
             out.push(format!("{here}: {} records, the snapshot has {}", self.target_records, self.expected_records));
         }
         if self.expected_space != self.target_space {
             out.push(format!("{here}: distance space {}, the snapshot has {}", self.target_space, self.expected_space));
         }
-        if let Some(m) = &self.metadata_difference {
+        if let Some(m) = self.metadata_difference.as_ref().filter(|_| !self.subset) {
             out.push(format!("{here}: collection {m}"));
         }
         let list = |ids: &[String], n: u64| {
@@ -94,7 +97,7 @@ impl Comparison {
                 list(&self.missing, self.missing_count)
             ));
         }
-        if self.extra_count > 0 {
+        if self.extra_count > 0 && !self.subset {
             out.push(format!(
                 "{here}: {} records not in the snapshot: {}",
                 self.extra_count,
@@ -175,13 +178,15 @@ async fn fetch(client: Arc<Client>, info: Arc<CollectionInfo>, ids: Vec<String>)
     Ok(parsed.page)
 }
 
-/// Compares snapshot collection `entry` with the live collection `info`.
+/// Compares snapshot collection `entry` with the live collection `info`; with `subset`, the
+/// target may hold more (see [`Comparison::subset`]).
 pub async fn compare(
     snap: &Snapshot,
     entry: &CollectionEntry,
     client: &Client,
     info: &CollectionInfo,
     listed: usize,
+    subset: bool,
 ) -> Result<Comparison> {
     let tol = Tolerance::for_target(&entry.space, drifts_float_metadata(client));
     let target_records = client.count(info).await?;
@@ -211,6 +216,7 @@ pub async fn compare(
         drifted_records: 0,
         drift: Drift::default(),
         tolerance: tol,
+        subset,
     };
     let mut remaining: HashSet<String> = all_ids(client, info).await?.into_iter().collect();
     let rows = page_rows(client, entry.dimension);
@@ -333,7 +339,7 @@ pub async fn verify_against(
     let mut out = Vec::new();
     for (entry, dst) in pairs {
         let info = client.get_collection(&dst).await?;
-        out.push(compare(&snap, entry, &client, &info, listed).await?);
+        out.push(compare(&snap, entry, &client, &info, listed, false).await?);
     }
     Ok(out)
 }

@@ -644,3 +644,24 @@ fn verify_against_names_missing_extra_and_different_records() {
     assert!(err.contains("1 records not in the snapshot: \"intruder\""), "{err}");
     assert!(err.contains("record \"r000010\": document \"changed\""), "{err}");
 }
+
+#[test]
+fn append_upserts_into_a_collection_holding_other_data() {
+    let dir = tmp();
+    let big = write_snapshot(dir.path(), &[Synth { name: "docs", n: 450, dim: 16, space: "l2", seed: 14, docs: true }]);
+    let small =
+        write_snapshot(dir.path(), &[Synth { name: "docs", n: 300, dim: 16, space: "l2", seed: 15, docs: true }]);
+    let server = harness::shared(V1);
+    let name = harness::unique("append");
+    let map = format!("docs={name}");
+    load_ok(&big, &server.url, &["--collection", &map]);
+    let summary = load_ok(&small, &server.url, &["--collection", &map, "--if-exists", "append"]);
+    let c = &summary["collections"][0];
+    assert_eq!((c["action"].as_str(), c["op"].as_str()), (Some("appended"), Some("upsert")));
+    assert_eq!(c["comparison"]["extra_count"], 150, "{c}");
+    assert_eq!(c["comparison"]["subset"], true);
+    // On its own, verify --against says the collection is not exactly the smaller snapshot.
+    let out = snap(&["verify", small.to_str().unwrap(), "--against", &server.url, "--collection", &map]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stderr(&out).contains("150 records not in the snapshot"), "{}", stderr(&out));
+}
