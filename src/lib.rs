@@ -13,6 +13,7 @@ pub mod chroma;
 pub mod error;
 pub mod export;
 pub mod inspect;
+pub mod load;
 pub mod progress;
 pub mod record;
 pub mod snapshot;

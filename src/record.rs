@@ -105,6 +105,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::approx_constant)] // the literal itself is what must round-trip
     fn floats_roundtrip_exactly() {
         for v in [0.1f64, std::f64::consts::PI, 1e-300, 5e-324, f64::MAX, 2.0f64.powi(60)] {
             let mut m = Metadata::new();

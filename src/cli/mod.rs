@@ -4,6 +4,7 @@
 pub mod connect;
 pub mod export;
 pub mod inspect;
+pub mod load;
 pub mod transform;
 pub mod verify;
 
@@ -47,13 +48,17 @@ pub enum Command {
     /// Read collections from a ChromaDB server into a snapshot directory.
     #[command(after_help = export::EXAMPLES)]
     Export(export::Args),
+    /// Put a snapshot's collections into a ChromaDB server, resumably, and read them back.
+    #[command(after_help = load::EXAMPLES)]
+    Load(load::Args),
     /// Show what a snapshot holds.
     #[command(after_help = inspect::EXAMPLES)]
     Inspect(inspect::Args),
     /// Reshape a snapshot offline with a spec: route, map, validate; write a new snapshot.
     #[command(after_help = transform::EXAMPLES)]
     Transform(transform::Args),
-    /// Prove a snapshot's files intact (hashes, rows, records digests).
+    /// Prove a snapshot's files intact (hashes, rows, records digests); with --against, compare it
+    /// with a live server.
     #[command(after_help = verify::EXAMPLES)]
     Verify(verify::Args),
 }
@@ -75,6 +80,7 @@ pub fn run(cli: Cli) -> Result<u8> {
     let progress = cli.progress();
     match cli.command {
         Command::Export(a) => export::run(a, progress.as_ref()),
+        Command::Load(a) => load::run(a, progress.as_ref()),
         Command::Inspect(a) => inspect::run(a),
         Command::Transform(a) => transform::run(a, progress.as_ref()),
         Command::Verify(a) => verify::run(a),

@@ -4,6 +4,8 @@ mod docs;
 mod export;
 mod export_faults;
 mod harness;
+mod load;
+mod proxy;
 mod snapshot_inputs;
 mod transform;
 

@@ -1,0 +1,184 @@
+//! `chroma-snap load`: arguments → LoadPlan → load → summary and read-back report.
+
+use std::path::PathBuf;
+
+use clap::{Args as ClapArgs, ValueEnum};
+
+use chroma_snap::error::exit;
+use chroma_snap::load::readback::{Comparison, DEFAULT_LISTED};
+use chroma_snap::load::{IfExists, LoadPlan, LoadSummary, load};
+use chroma_snap::progress::Progress;
+use chroma_snap::{Error, Result};
+
+use super::connect::Connect;
+
+pub const EXAMPLES: &str = "Examples:
+  chroma-snap load snap/ --to http://127.0.0.1:8000
+  chroma-snap load snap/ --to http://127.0.0.1:8000 --collection docs=docs_restored --dry-run
+  chroma-snap load old-snap/ --to http://127.0.0.1:8000 --if-exists replace   # roll back
+  chroma-snap load /mnt/ro/snap --to https://chroma.example.com --journal ~/load.jsonl --json
+Rerun the same command after a crash: the journal lets the load carry on where it stopped.";
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum IfExistsArg {
+    Fail,
+    Resume,
+    Replace,
+    Append,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct Args {
+    /// Snapshot directory.
+    pub dir: PathBuf,
+    /// Target server URL (http or https).
+    #[arg(long)]
+    pub to: String,
+    /// Collection to load, optionally under another name: `SRC` or `SRC=DST` (repeatable); all when absent.
+    #[arg(long = "collection", value_name = "SRC[=DST]")]
+    pub collections: Vec<String>,
+    #[command(flatten)]
+    pub connect: Connect,
+    /// When a target collection exists: fail (default unless a journal knows it), resume (carry on
+    /// from the journal), replace (delete and reload), append (upsert into it).
+    #[arg(long, value_enum)]
+    pub if_exists: Option<IfExistsArg>,
+    /// Connect and check, print the plan, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Skip reading the target back after loading.
+    #[arg(long)]
+    pub no_verify: bool,
+    /// Records per request (also capped by the server's max_batch_size).
+    #[arg(long, default_value_t = 1000)]
+    pub batch_size: usize,
+    /// Upper bound of one request body, in MiB (the 1.x server refuses more than 40).
+    #[arg(long, default_value_t = 32)]
+    pub batch_mb: usize,
+    /// Requests in flight.
+    #[arg(long, default_value_t = 2)]
+    pub concurrency: usize,
+    /// Write with upsert instead of add, even into collections the load creates.
+    #[arg(long)]
+    pub upsert: bool,
+    /// Journal file (default: DIR/.chroma-snap/load-<target>.jsonl); use it for read-only snapshots.
+    #[arg(long)]
+    pub journal: Option<PathBuf>,
+    /// Ids listed per kind of difference in the read-back report.
+    #[arg(long, default_value_t = DEFAULT_LISTED)]
+    pub list: usize,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Testing aid: stop with an error after this many acknowledged batches.
+    #[arg(long, hide = true, env = "CHROMA_SNAP_FAIL_AFTER_BATCHES")]
+    pub fail_after_batches: Option<u64>,
+}
+
+/// Parses `SRC` or `SRC=DST`.
+pub fn mapping(s: &str) -> Result<(String, String)> {
+    let (src, dst) = s.split_once('=').unwrap_or((s, s));
+    if src.is_empty() || dst.is_empty() {
+        return Err(Error::Input(format!("--collection {s:?}: expected SRC or SRC=DST")));
+    }
+    Ok((src.to_owned(), dst.to_owned()))
+}
+
+impl Args {
+    fn plan(&self) -> Result<LoadPlan> {
+        if self.batch_size == 0 || self.batch_mb == 0 || self.concurrency == 0 {
+            return Err(Error::Input("--batch-size, --batch-mb and --concurrency must be positive".into()));
+        }
+        Ok(LoadPlan {
+            snapshot: self.dir.clone(),
+            connect: self.connect.options(&self.to)?,
+            collections: self.collections.iter().map(|c| mapping(c)).collect::<Result<_>>()?,
+            if_exists: self.if_exists.map(|m| match m {
+                IfExistsArg::Fail => IfExists::Fail,
+                IfExistsArg::Resume => IfExists::Resume,
+                IfExistsArg::Replace => IfExists::Replace,
+                IfExistsArg::Append => IfExists::Append,
+            }),
+            dry_run: self.dry_run,
+            verify: !self.no_verify,
+            batch_size: self.batch_size,
+            batch_bytes: self.batch_mb << 20,
+            concurrency: self.concurrency,
+            upsert: self.upsert,
+            journal: self.journal.clone(),
+            listed: self.list,
+            fail_after_batches: self.fail_after_batches.filter(|n| *n > 0),
+        })
+    }
+}
+
+pub fn run(args: Args, progress: &dyn Progress) -> Result<u8> {
+    let plan = args.plan()?;
+    let summary = super::runtime()?.block_on(load(&plan, progress))?;
+    if args.json {
+        super::print_json(&summary);
+    } else {
+        print!("{}", render(&summary));
+    }
+    let bad: Vec<&Comparison> =
+        summary.collections.iter().filter_map(|c| c.comparison.as_ref()).filter(|c| !c.ok()).collect();
+    for c in &bad {
+        for line in c.describe() {
+            eprintln!("error: {line}");
+        }
+    }
+    if bad.is_empty() {
+        Ok(exit::OK)
+    } else {
+        eprintln!("the target differs from the snapshot in {} collection(s)", bad.len());
+        Ok(exit::MISMATCH)
+    }
+}
+
+fn render(s: &LoadSummary) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "{:<28} {:<28} {:<16} {:>9} {:>8} {:>12} {:>8}",
+        "collection", "target", "action", "records", "batches", "bytes", "seconds"
+    );
+    for c in &s.collections {
+        let secs = c.estimated_seconds.map_or(format!("{:.1}", c.seconds), |e| format!("~{e:.0}"));
+        let _ = writeln!(
+            o,
+            "{:<28} {:<28} {:<16} {:>9} {:>8} {:>12} {:>8}",
+            c.source, c.target, c.action, c.records, c.batches, c.bytes, secs
+        );
+    }
+    if s.dry_run {
+        let _ = writeln!(
+            o,
+            "dry run: nothing written to {} ({} API, {} embeddings, batches of ≤{} records)",
+            s.target,
+            s.api,
+            s.encoding,
+            s.collections.first().map_or(0, |c| c.limits.max_rows)
+        );
+        return o;
+    }
+    for c in &s.collections {
+        match &c.comparison {
+            Some(cmp) if cmp.ok() => {
+                let how = if cmp.exact() { "exact".to_owned() } else { cmp.drift_note() };
+                let _ = writeln!(o, "verified {:?}: {} records, {how}", c.target, cmp.target_records);
+            }
+            Some(_) => {
+                let _ = writeln!(o, "verified {:?}: DIFFERS (see errors)", c.target);
+            }
+            None => {}
+        }
+    }
+    let rate = s.records_sent as f64 / s.seconds.max(1e-9);
+    let _ = writeln!(
+        o,
+        "loaded {} records into {} ({} API, {} embeddings) in {:.1}s ({rate:.0} records/s)",
+        s.records_sent, s.target, s.api, s.encoding, s.seconds
+    );
+    o
+}

@@ -1,0 +1,329 @@
+//! The load journal: an append-only JSON-lines file, fsynced after every acknowledged batch, that
+//! lets a rerun carry on where a killed load stopped. A lock file keeps two loads off one journal.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use fs2::FileExt;
+use serde::{Deserialize, Serialize};
+
+use super::batcher::BatchLimits;
+use crate::error::{Error, Result};
+
+/// How records are written into a target collection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WriteOp {
+    Add,
+    Upsert,
+}
+
+impl WriteOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WriteOp::Add => "add",
+            WriteOp::Upsert => "upsert",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Line {
+    /// The first line: which snapshot goes to which server.
+    Start { manifest_blake3: String, target: String, tenant: String, database: String, at: String },
+    /// About to create `dst`: a collection found empty under this name on resume is ours.
+    Creating { dst: String },
+    /// Loading of `dst` (re)started into the collection with this id, cut into batches by `limits`.
+    Collection {
+        src: String,
+        dst: String,
+        collection_id: String,
+        op: WriteOp,
+        limits: BatchLimits,
+        /// Loaded into a collection that held other data (`--if-exists append`).
+        #[serde(default)]
+        appended: bool,
+    },
+    /// Batch `index` of `dst` was acknowledged by the server.
+    Batch { dst: String, index: u64, rows: u64 },
+    /// Every batch of `dst` was acknowledged.
+    Done { dst: String },
+}
+
+/// What the journal says about one target collection (the latest `Collection` line wins).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CollectionState {
+    pub src: String,
+    pub collection_id: Option<String>,
+    pub op: WriteOp,
+    pub limits: Option<BatchLimits>,
+    pub appended: bool,
+    pub acked: BTreeSet<u64>,
+    pub rows: u64,
+    pub done: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct State {
+    pub start: Option<Line>,
+    pub collections: HashMap<String, CollectionState>,
+}
+
+impl State {
+    fn apply(&mut self, line: Line) {
+        match line {
+            Line::Start { .. } => self.start = Some(line),
+            Line::Creating { dst } => {
+                self.collections.insert(
+                    dst,
+                    CollectionState {
+                        src: String::new(),
+                        collection_id: None,
+                        op: WriteOp::Add,
+                        limits: None,
+                        appended: false,
+                        acked: BTreeSet::new(),
+                        rows: 0,
+                        done: false,
+                    },
+                );
+            }
+            Line::Collection { src, dst, collection_id, op, limits, appended } => {
+                self.collections.insert(
+                    dst,
+                    CollectionState {
+                        src,
+                        collection_id: Some(collection_id),
+                        op,
+                        limits: Some(limits),
+                        appended,
+                        acked: BTreeSet::new(),
+                        rows: 0,
+                        done: false,
+                    },
+                );
+            }
+            Line::Batch { dst, index, rows } => {
+                if let Some(c) = self.collections.get_mut(&dst)
+                    && c.acked.insert(index)
+                {
+                    c.rows += rows;
+                }
+            }
+            Line::Done { dst } => {
+                if let Some(c) = self.collections.get_mut(&dst) {
+                    c.done = true;
+                }
+            }
+        }
+    }
+
+    pub fn manifest_blake3(&self) -> Option<&str> {
+        match &self.start {
+            Some(Line::Start { manifest_blake3, .. }) => Some(manifest_blake3),
+            _ => None,
+        }
+    }
+}
+
+/// An open, locked journal.
+pub struct Journal {
+    pub path: PathBuf,
+    file: File,
+    _lock: File,
+    pub state: State,
+}
+
+impl Journal {
+    /// Opens (or creates) the journal at `path`, taking its lock; a torn last line (a load killed
+    /// while writing it) is cut off.
+    pub fn open(path: &Path) -> Result<Self> {
+        let io = |p: &Path, e: std::io::Error| Error::Failed(format!("journal {}: {e}", p.display()));
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+        }
+        let lock_path = lock_path(path);
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| io(&lock_path, e))?;
+        if lock.try_lock_exclusive().is_err() {
+            return Err(Error::Failed(format!(
+                "another load is using the journal {} (locked through {}); wait for it to finish",
+                path.display(),
+                lock_path.display()
+            )));
+        }
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| io(path, e))?;
+        let mut text = Vec::new();
+        file.read_to_end(&mut text).map_err(|e| io(path, e))?;
+        let mut state = State::default();
+        let mut good = 0usize;
+        let mut lines = text.split_inclusive(|b| *b == b'\n').peekable();
+        while let Some(raw) = lines.next() {
+            let last = lines.peek().is_none();
+            let complete = raw.ends_with(b"\n");
+            match serde_json::from_slice::<Line>(raw.strip_suffix(b"\n").unwrap_or(raw)) {
+                Ok(line) if complete => {
+                    state.apply(line);
+                    good += raw.len();
+                }
+                _ if last => {
+                    tracing::warn!("journal {}: dropping a torn last line", path.display());
+                    break;
+                }
+                Err(e) => {
+                    return Err(Error::Failed(format!(
+                        "journal {} is damaged at byte {good}: {e}; move it away to start over",
+                        path.display()
+                    )));
+                }
+                Ok(_) => unreachable!("only the last line can lack its newline"),
+            }
+        }
+        if good < text.len() {
+            file.set_len(good as u64).map_err(|e| io(path, e))?;
+        }
+        file.seek(SeekFrom::End(0)).map_err(|e| io(path, e))?;
+        Ok(Self { path: path.to_path_buf(), file, _lock: lock, state })
+    }
+
+    /// Reads a journal without locking or creating anything (for `--dry-run`); `None` if absent.
+    pub fn peek(path: &Path) -> Option<State> {
+        let text = fs::read(path).ok()?;
+        let mut state = State::default();
+        for raw in text.split(|b| *b == b'\n') {
+            if let Ok(line) = serde_json::from_slice::<Line>(raw) {
+                state.apply(line);
+            }
+        }
+        Some(state)
+    }
+
+    /// Appends one line and makes it durable before returning.
+    pub fn append(&mut self, line: Line) -> Result<()> {
+        let mut text = serde_json::to_vec(&line).expect("journal lines serialise");
+        text.push(b'\n');
+        self.file
+            .write_all(&text)
+            .and_then(|()| self.file.sync_data())
+            .map_err(|e| Error::Failed(format!("journal {}: {e}", self.path.display())))?;
+        self.state.apply(line);
+        Ok(())
+    }
+
+    /// Moves the current content aside (`<path>.<time>.old`) and starts an empty journal.
+    pub fn restart(&mut self) -> Result<()> {
+        let io = |e: std::io::Error| Error::Failed(format!("journal {}: {e}", self.path.display()));
+        let stamp = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
+        let old = self.path.with_extension(format!("{stamp}.old"));
+        fs::copy(&self.path, &old).map_err(io)?;
+        self.file.set_len(0).map_err(io)?;
+        self.file.seek(SeekFrom::Start(0)).map_err(io)?;
+        self.file.sync_all().map_err(io)?;
+        self.state = State::default();
+        tracing::info!("journal {}: previous content kept in {}", self.path.display(), old.display());
+        Ok(())
+    }
+}
+
+pub fn lock_path(journal: &Path) -> PathBuf {
+    let mut s = journal.as_os_str().to_owned();
+    s.push(".lock");
+    PathBuf::from(s)
+}
+
+/// The default journal for loading a snapshot into one server/tenant/database:
+/// `DIR/.chroma-snap/load-<hash of the target>.jsonl`.
+pub fn default_path(snapshot: &Path, target: &str, tenant: &str, database: &str) -> PathBuf {
+    let key = blake3::hash(format!("{target}\n{tenant}\n{database}").as_bytes()).to_hex();
+    snapshot.join(crate::snapshot::verify::STATE_DIR).join(format!("load-{}.jsonl", &key[..16]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::body::Encoding;
+
+    fn limits() -> BatchLimits {
+        BatchLimits { max_rows: 10, max_bytes: 100, encoding: Encoding::Json }
+    }
+
+    #[test]
+    fn survives_reopen_and_torn_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j/load.jsonl");
+        {
+            let mut j = Journal::open(&path).unwrap();
+            j.append(Line::Collection {
+                src: "s".into(),
+                dst: "d".into(),
+                collection_id: "id1".into(),
+                op: WriteOp::Add,
+                limits: limits(),
+                appended: false,
+            })
+            .unwrap();
+            j.append(Line::Batch { dst: "d".into(), index: 2, rows: 10 }).unwrap();
+            j.append(Line::Batch { dst: "d".into(), index: 0, rows: 10 }).unwrap();
+            j.append(Line::Batch { dst: "d".into(), index: 0, rows: 10 }).unwrap();
+        }
+        // A load killed halfway through writing a line.
+        OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"{\"type\":\"batch\",\"dst\":\"d\",\"ind")
+            .unwrap();
+        let mut j = Journal::open(&path).unwrap();
+        let c = &j.state.collections["d"];
+        assert_eq!(c.acked.iter().copied().collect::<Vec<_>>(), [0, 2]);
+        assert_eq!((c.rows, c.collection_id.as_deref(), c.done), (20, Some("id1"), false));
+        j.append(Line::Done { dst: "d".into() }).unwrap();
+        drop(j);
+        let j = Journal::open(&path).unwrap();
+        assert!(j.state.collections["d"].done);
+    }
+
+    #[test]
+    fn a_second_load_cannot_take_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("load.jsonl");
+        let _first = Journal::open(&path).unwrap();
+        let err = Journal::open(&path).err().unwrap().to_string();
+        assert!(err.contains("another load"), "{err}");
+    }
+
+    #[test]
+    fn a_damaged_middle_line_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("load.jsonl");
+        fs::write(&path, "garbage\n{\"type\":\"done\",\"dst\":\"d\"}\n").unwrap();
+        assert!(Journal::open(&path).err().unwrap().to_string().contains("damaged"));
+    }
+
+    #[test]
+    fn restart_keeps_the_old_content_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("load.jsonl");
+        let mut j = Journal::open(&path).unwrap();
+        j.append(Line::Done { dst: "x".into() }).unwrap();
+        j.append(Line::Creating { dst: "d".into() }).unwrap();
+        j.restart().unwrap();
+        assert!(j.state.collections.is_empty());
+        drop(j);
+        assert!(Journal::open(&path).unwrap().state.collections.is_empty());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 3); // journal, lock, old copy
+    }
+}

@@ -1,0 +1,633 @@
+//! Load: snapshot → chroma. Check every part's hash → connect → per collection: decide (create,
+//! resume, replace, append) → cut deterministic batches → send several in flight, journalling each
+//! acknowledged batch → read the target back and compare it with the snapshot.
+
+pub mod batcher;
+pub mod body;
+pub mod drift;
+pub mod journal;
+pub mod readback;
+mod send;
+pub mod settings;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use futures::StreamExt;
+use serde::Serialize;
+
+use self::batcher::{BatchLimits, Batcher};
+use self::body::{Encoding, encode};
+use self::journal::{Journal, Line, WriteOp};
+use self::readback::Comparison;
+use crate::chroma::{Api, ChromaError, Client, CollectionInfo, ConnectOptions};
+use crate::error::{Error, Result};
+use crate::progress::{Bar, Progress};
+use crate::record::RecordPage;
+use crate::snapshot::reader::Snapshot;
+use crate::snapshot::{CollectionEntry, FileHash};
+
+/// What to do when a target collection already exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IfExists {
+    /// Stop (the default when no journal knows the collection).
+    Fail,
+    /// Carry on from the journal.
+    Resume,
+    /// Delete it and load it anew (how an older snapshot rolls a target back).
+    Replace,
+    /// Upsert the snapshot's records into it.
+    Append,
+}
+
+/// Chroma Cloud caps writes (and reads) at 300 records.
+pub const CLOUD_MAX_ROWS: usize = 300;
+/// The 1.x server refuses bodies over 40 MiB; stay well under it.
+pub const MAX_BODY_BYTES_V2: usize = 38 << 20;
+
+/// A validated load.
+#[derive(Debug, Clone)]
+pub struct LoadPlan {
+    pub snapshot: PathBuf,
+    pub connect: ConnectOptions,
+    /// `(source, target)` collection names; empty means every collection under its own name.
+    pub collections: Vec<(String, String)>,
+    /// `None`: resume what the journal knows, fail on any other existing collection.
+    pub if_exists: Option<IfExists>,
+    pub dry_run: bool,
+    pub verify: bool,
+    /// Records per request (also capped by the server's max_batch_size).
+    pub batch_size: usize,
+    /// Upper bound of one request body in bytes.
+    pub batch_bytes: usize,
+    /// Requests in flight.
+    pub concurrency: usize,
+    /// Use upsert even into collections the load creates.
+    pub upsert: bool,
+    pub journal: Option<PathBuf>,
+    /// Ids listed per kind of difference in the read-back report.
+    pub listed: usize,
+    /// For tests: stop with an error once this many batches were acknowledged in this run.
+    pub fail_after_batches: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadSummary {
+    pub snapshot: PathBuf,
+    pub manifest_blake3: String,
+    pub target: String,
+    pub api: &'static str,
+    pub server_version: Option<String>,
+    pub encoding: &'static str,
+    pub dry_run: bool,
+    pub journal: Option<PathBuf>,
+    pub collections: Vec<CollectionLoad>,
+    pub records_sent: u64,
+    pub seconds: f64,
+}
+
+impl LoadSummary {
+    /// Every read-back comparison found the target equal (up to drift).
+    pub fn verified_ok(&self) -> bool {
+        self.collections.iter().all(|c| c.comparison.as_ref().is_none_or(Comparison::ok))
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CollectionLoad {
+    pub source: String,
+    pub target: String,
+    /// created, resumed, replaced, appended, loaded already; `would …` in a dry run.
+    pub action: String,
+    pub op: WriteOp,
+    pub records: u64,
+    pub batches: u64,
+    pub batches_sent: u64,
+    pub records_sent: u64,
+    pub bytes: u64,
+    pub limits: BatchLimits,
+    pub seconds: f64,
+    /// Records sent per second in this run.
+    pub rate: f64,
+    pub estimated_seconds: Option<f64>,
+    pub comparison: Option<Comparison>,
+}
+
+pub async fn load(plan: &LoadPlan, progress: &dyn Progress) -> Result<LoadSummary> {
+    let started = Instant::now();
+    let snap = Snapshot::open(&plan.snapshot)?;
+    let manifest_blake3 = manifest_hash(&plan.snapshot)?;
+    let pairs = select(&snap, &plan.collections)?;
+    check_parts(&plan.snapshot)?;
+
+    let client = Client::connect(&plan.connect).await?;
+    tracing::info!(
+        "connected to {} ({} API, server {}, max_batch_size {}, base64 {})",
+        client.url(),
+        client.api.as_str(),
+        client.server_version.as_deref().unwrap_or("?"),
+        client.max_batch_size.map_or("?".into(), |n| n.to_string()),
+        client.supports_base64
+    );
+    let limits = limits_for(&client, plan);
+    let mut summary = LoadSummary {
+        snapshot: plan.snapshot.clone(),
+        manifest_blake3: manifest_blake3.clone(),
+        target: client.url().to_owned(),
+        api: client.api.as_str(),
+        server_version: client.server_version.clone(),
+        encoding: limits.encoding.as_str(),
+        dry_run: plan.dry_run,
+        journal: None,
+        collections: Vec::new(),
+        records_sent: 0,
+        seconds: 0.0,
+    };
+    let jpath = plan
+        .journal
+        .clone()
+        .unwrap_or_else(|| journal::default_path(&plan.snapshot, client.url(), &client.tenant, &client.database));
+    if plan.dry_run {
+        let known = Journal::peek(&jpath)
+            .filter(|st| st.manifest_blake3() == Some(manifest_blake3.as_str()))
+            .unwrap_or_default();
+        for (entry, dst) in &pairs {
+            let mut c = dry_run(&snap, entry, dst, &client, limits, plan).await?;
+            if let Some(st) = known.collections.get(dst.as_str()).filter(|st| st.src == entry.name) {
+                c.action = if st.done {
+                    "loaded already (journal)".to_owned()
+                } else {
+                    format!("would resume: {} batches done", st.acked.len())
+                };
+            }
+            summary.collections.push(c);
+        }
+        summary.seconds = started.elapsed().as_secs_f64();
+        return Ok(summary);
+    }
+
+    let mut journal = Journal::open(&jpath)?;
+    summary.journal = Some(jpath.clone());
+    check_journal_start(&mut journal, &manifest_blake3, &client, plan)?;
+
+    let total: u64 = pairs.iter().map(|(e, _)| e.count).sum();
+    let overall = progress.bar("all collections", Some(total), "records");
+    let mut acked_in_run = 0u64;
+    for (entry, dst) in &pairs {
+        let c = load_collection(
+            &snap,
+            entry,
+            dst,
+            &client,
+            limits,
+            plan,
+            &mut journal,
+            progress,
+            overall.as_ref(),
+            &mut acked_in_run,
+        )
+        .await?;
+        summary.records_sent += c.records_sent;
+        summary.collections.push(c);
+    }
+    overall.finish();
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+fn manifest_hash(dir: &std::path::Path) -> Result<String> {
+    let path = dir.join(crate::snapshot::manifest::MANIFEST_FILE);
+    let (h, _) = std::fs::File::open(&path)
+        .and_then(FileHash::of_reader)
+        .map_err(|e| Error::Failed(format!("{}: {e}", path.display())))?;
+    Ok(h.to_hex())
+}
+
+/// The `(entry, target name)` pairs to load, in the order asked (all collections when none).
+pub fn select<'a>(snap: &'a Snapshot, names: &[(String, String)]) -> Result<Vec<(&'a CollectionEntry, String)>> {
+    if names.is_empty() {
+        return Ok(snap.manifest.collections.iter().map(|c| (c, c.name.clone())).collect());
+    }
+    let mut out: Vec<(&CollectionEntry, String)> = Vec::new();
+    for (src, dst) in names {
+        let entry = snap.manifest.collection(src).ok_or_else(|| {
+            let known: Vec<&str> = snap.manifest.collections.iter().map(|c| c.name.as_str()).collect();
+            Error::Input(format!("the snapshot has no collection {src:?} (it has {known:?})"))
+        })?;
+        if out.iter().any(|(_, d)| d == dst) {
+            return Err(Error::Input(format!("two collections would be loaded into {dst:?}")));
+        }
+        out.push((entry, dst.clone()));
+    }
+    Ok(out)
+}
+
+/// Refuses a damaged snapshot before anything is sent.
+fn check_parts(dir: &std::path::Path) -> Result<()> {
+    let report = tokio::task::block_in_place(|| crate::snapshot::verify::verify(dir))?;
+    if !report.ok() {
+        return Err(Error::Input(format!(
+            "{} is damaged, nothing was sent: {}",
+            dir.display(),
+            report.problems.join("; ")
+        )));
+    }
+    Ok(())
+}
+
+/// Batch limits for this server: count (flag, max_batch_size, Chroma Cloud) and body bytes.
+pub fn limits_for(client: &Client, plan: &LoadPlan) -> BatchLimits {
+    let mut rows = plan.batch_size.max(1);
+    if let Some(m) = client.max_batch_size {
+        rows = rows.min(m.max(1));
+    }
+    let host = url::Url::parse(client.url()).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
+    if host.ends_with("trychroma.com") {
+        rows = rows.min(CLOUD_MAX_ROWS);
+    }
+    let encoding = if client.api == Api::V2 && client.supports_base64 { Encoding::Base64 } else { Encoding::Json };
+    let mut bytes = plan.batch_bytes.max(1 << 16);
+    if client.api == Api::V2 {
+        bytes = bytes.min(MAX_BODY_BYTES_V2);
+    }
+    BatchLimits { max_rows: rows, max_bytes: bytes, encoding }
+}
+
+fn check_journal_start(journal: &mut Journal, manifest: &str, client: &Client, plan: &LoadPlan) -> Result<()> {
+    let start = Line::Start {
+        manifest_blake3: manifest.to_owned(),
+        target: client.url().to_owned(),
+        tenant: client.tenant.clone(),
+        database: client.database.clone(),
+        at: crate::snapshot::manifest::now_rfc3339(),
+    };
+    match journal.state.start.clone() {
+        None => journal.append(start),
+        Some(Line::Start { manifest_blake3, target, tenant, database, .. }) => {
+            let same_target = target == client.url() && tenant == client.tenant && database == client.database;
+            if manifest_blake3 == manifest && same_target {
+                return Ok(());
+            }
+            let why = if same_target {
+                format!(
+                    "the snapshot changed since it was started (manifest {} then, {} now)",
+                    &manifest_blake3[..16],
+                    &manifest[..16]
+                )
+            } else {
+                format!("it belongs to a load into {target} ({tenant}/{database})")
+            };
+            if plan.if_exists == Some(IfExists::Replace) {
+                tracing::warn!("journal {}: {why}; starting a new one (--if-exists replace)", journal.path.display());
+                journal.restart()?;
+                journal.append(start)
+            } else {
+                Err(Error::Input(format!(
+                    "cannot resume with journal {}: {why}; use --if-exists replace to start over, or another --journal",
+                    journal.path.display()
+                )))
+            }
+        }
+        Some(_) => Err(Error::Failed(format!("journal {} does not start with a start line", journal.path.display()))),
+    }
+}
+
+/// Looks a collection up; `None` when it does not exist.
+async fn find(client: &Client, name: &str) -> Result<Option<CollectionInfo>> {
+    match client.get_collection(name).await {
+        Ok(c) => Ok(Some(c)),
+        Err(ChromaError::NoSuchCollection { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn check_dimension(entry: &CollectionEntry, info: &CollectionInfo) -> Result<()> {
+    match (entry.dimension, info.dimension) {
+        (Some(want), Some(have)) if want != have => Err(Error::Input(format!(
+            "collection {:?} on the target holds {have}-dimension embeddings; the snapshot's {:?} has {want}",
+            info.name, entry.name
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Rough records per second of a server, for dry-run estimates (docs/performance.md).
+fn estimated_rate(client: &Client, enc: Encoding) -> f64 {
+    match (client.api, enc) {
+        (Api::V2, Encoding::Base64) => 1000.0,
+        (Api::V2, Encoding::Json) => 600.0,
+        (Api::V1, _) => 300.0,
+    }
+}
+
+async fn dry_run(
+    snap: &Snapshot,
+    entry: &CollectionEntry,
+    dst: &str,
+    client: &Client,
+    limits: BatchLimits,
+    plan: &LoadPlan,
+) -> Result<CollectionLoad> {
+    let existing = find(client, dst).await?;
+    if let Some(info) = &existing {
+        check_dimension(entry, info)?;
+    }
+    let (mut batches, mut bytes, mut records) = (0u64, 0u64, 0u64);
+    tokio::task::block_in_place(|| -> Result<()> {
+        for b in Batcher::new(snap.collection_batches(entry), limits, |_| true) {
+            let b = b?;
+            batches += 1;
+            bytes += b.bytes as u64;
+            records += b.rows as u64;
+        }
+        Ok(())
+    })?;
+    let action = match (&existing, plan.if_exists) {
+        (None, _) => "would create".to_owned(),
+        (Some(_), Some(IfExists::Replace)) => "would replace".to_owned(),
+        (Some(_), Some(IfExists::Append)) => "would append".to_owned(),
+        (Some(_), Some(IfExists::Resume)) => "would resume (if journalled)".to_owned(),
+        (Some(_), _) => "exists: would fail unless journalled (see --if-exists)".to_owned(),
+    };
+    let op = if plan.upsert || (existing.is_some() && plan.if_exists == Some(IfExists::Append)) {
+        WriteOp::Upsert
+    } else {
+        WriteOp::Add
+    };
+    Ok(CollectionLoad {
+        source: entry.name.clone(),
+        target: dst.to_owned(),
+        action,
+        op,
+        records,
+        batches,
+        batches_sent: 0,
+        records_sent: 0,
+        bytes,
+        limits,
+        seconds: 0.0,
+        rate: 0.0,
+        estimated_seconds: Some(records as f64 / estimated_rate(client, limits.encoding)),
+        comparison: None,
+    })
+}
+
+/// What the journal and the target say should happen to one collection.
+struct Decision {
+    info: CollectionInfo,
+    action: &'static str,
+    op: WriteOp,
+    limits: BatchLimits,
+    /// The collection held other data before (`--if-exists append`).
+    appended: bool,
+}
+
+async fn decide(
+    entry: &CollectionEntry,
+    dst: &str,
+    client: &Client,
+    limits: BatchLimits,
+    plan: &LoadPlan,
+    journal: &mut Journal,
+) -> Result<Decision> {
+    let existing = find(client, dst).await?;
+    if let Some(info) = &existing {
+        check_dimension(entry, info)?;
+    }
+    let state = journal.state.collections.get(dst).cloned();
+    let add = if plan.upsert { WriteOp::Upsert } else { WriteOp::Add };
+    // A load of this snapshot into this very collection was journalled: carry on.
+    if let (Some(st), Some(info)) = (&state, &existing)
+        && st.collection_id.as_deref() == Some(info.id.as_str())
+        && st.src == entry.name
+        && !(st.done && plan.if_exists == Some(IfExists::Replace))
+    {
+        if plan.if_exists == Some(IfExists::Fail) {
+            return Err(Error::Input(format!(
+                "collection {dst:?} exists (a journalled load of it is {}); --if-exists fail",
+                if st.done { "complete" } else { "unfinished" }
+            )));
+        }
+        let limits = st.limits.unwrap_or(limits);
+        let action = if st.done { "loaded already" } else { "resumed" };
+        return Ok(Decision { info: info.clone(), action, op: st.op, limits, appended: st.appended });
+    }
+    // The load was killed between announcing a creation and journalling the collection.
+    if let (Some(st), Some(info)) = (&state, &existing)
+        && st.collection_id.is_none()
+        && client.count(info).await? == 0
+    {
+        journal.append(collection_line(entry, dst, info, add, limits, false))?;
+        return Ok(Decision { info: info.clone(), action: "created", op: add, limits, appended: false });
+    }
+    match (existing, plan.if_exists) {
+        (None, _) => {
+            if let Some(st) = state.as_ref().filter(|s| s.collection_id.is_some() && !s.done) {
+                tracing::warn!(
+                    "collection {dst:?} was deleted since the journal began ({} batches were done); loading it anew",
+                    st.acked.len()
+                );
+            }
+            let info = create(entry, dst, client, journal).await?;
+            journal.append(collection_line(entry, dst, &info, add, limits, false))?;
+            Ok(Decision { info, action: "created", op: add, limits, appended: false })
+        }
+        (Some(_), Some(IfExists::Replace)) => {
+            client.delete_collection(dst).await?;
+            let info = create(entry, dst, client, journal).await?;
+            journal.append(collection_line(entry, dst, &info, add, limits, false))?;
+            Ok(Decision { info, action: "replaced", op: add, limits, appended: false })
+        }
+        (Some(info), Some(IfExists::Append)) => {
+            let limits = match &state {
+                Some(st) if st.collection_id.as_deref() == Some(info.id.as_str()) => st.limits.unwrap_or(limits),
+                _ => limits,
+            };
+            journal.append(collection_line(entry, dst, &info, WriteOp::Upsert, limits, true))?;
+            Ok(Decision { info, action: "appended", op: WriteOp::Upsert, limits, appended: true })
+        }
+        (Some(info), mode) => {
+            let why = match &state {
+                Some(st) if st.collection_id.as_deref().is_some_and(|id| id != info.id) => format!(
+                    "it was recreated since the journal began (id {} then, {} now)",
+                    st.collection_id.as_deref().unwrap_or("?"),
+                    info.id
+                ),
+                Some(st) if st.src != entry.name && !st.src.is_empty() => {
+                    format!("the journal loaded snapshot collection {:?} into it, not {:?}", st.src, entry.name)
+                }
+                _ if mode == Some(IfExists::Resume) => "no journal knows it, so there is nothing to resume".into(),
+                _ => "no journal of this snapshot knows it".into(),
+            };
+            Err(Error::Input(format!(
+                "collection {dst:?} already exists on {} and {why}; choose --if-exists replace (delete and reload) \
+                 or append (upsert into it)",
+                client.url()
+            )))
+        }
+    }
+}
+
+fn collection_line(
+    entry: &CollectionEntry,
+    dst: &str,
+    info: &CollectionInfo,
+    op: WriteOp,
+    limits: BatchLimits,
+    appended: bool,
+) -> Line {
+    Line::Collection {
+        src: entry.name.clone(),
+        dst: dst.to_owned(),
+        collection_id: info.id.clone(),
+        op,
+        limits,
+        appended,
+    }
+}
+
+async fn create(entry: &CollectionEntry, dst: &str, client: &Client, journal: &mut Journal) -> Result<CollectionInfo> {
+    journal.append(Line::Creating { dst: dst.to_owned() })?;
+    let s = settings::create_settings(entry, client.api);
+    Ok(client.create_collection(dst, s.metadata.as_ref(), s.configuration.as_ref()).await?)
+}
+
+/// A batch ready to send.
+struct Ready {
+    index: u64,
+    page: RecordPage,
+    body: Vec<u8>,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn load_collection(
+    snap: &Snapshot,
+    entry: &CollectionEntry,
+    dst: &str,
+    client: &Client,
+    limits: BatchLimits,
+    plan: &LoadPlan,
+    journal: &mut Journal,
+    progress: &dyn Progress,
+    overall: &dyn Bar,
+    acked_in_run: &mut u64,
+) -> Result<CollectionLoad> {
+    let t0 = Instant::now();
+    let d = decide(entry, dst, client, limits, plan, journal).await?;
+    let st = journal.state.collections.get(dst).cloned();
+    let acked = st.as_ref().map(|s| s.acked.clone()).unwrap_or_default();
+    let already = st.as_ref().map_or(0, |s| s.rows);
+    tracing::info!(
+        "collection {:?} → {dst:?}: {} ({} with batches of ≤{} records / ≤{} bytes, {}); {} batches already acknowledged",
+        entry.name,
+        d.action,
+        d.op.as_str(),
+        d.limits.max_rows,
+        d.limits.max_bytes,
+        d.limits.encoding.as_str(),
+        acked.len()
+    );
+    let bar = progress.bar(dst, Some(entry.count), "records");
+    bar.inc(already.min(entry.count));
+    overall.inc(already.min(entry.count));
+
+    let mut out = CollectionLoad {
+        source: entry.name.clone(),
+        target: dst.to_owned(),
+        action: d.action.to_owned(),
+        op: d.op,
+        records: entry.count,
+        batches: 0,
+        batches_sent: 0,
+        records_sent: 0,
+        bytes: 0,
+        limits: d.limits,
+        seconds: 0.0,
+        rate: 0.0,
+        estimated_seconds: None,
+        comparison: None,
+    };
+    let done_before = st.as_ref().is_some_and(|s| s.done);
+    let mut sent_rows = 0u64;
+    if !done_before {
+        // Cut and encode batches on a blocking thread, a few ahead of the senders.
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Ready>>(plan.concurrency.max(1));
+        let (snap2, entry2, limits2, acked2) = (snap.clone(), entry.clone(), d.limits, acked.clone());
+        let producer = tokio::task::spawn_blocking(move || -> (u64, u64, usize) {
+            let (mut n, mut bytes, mut dups) = (0u64, 0u64, 0usize);
+            for b in Batcher::new(snap2.collection_batches(&entry2), limits2, |i| acked2.contains(&i)) {
+                let ready = b.map_err(Error::from).map(|b| {
+                    n += 1;
+                    bytes += b.bytes as u64;
+                    dups += b.duplicates.len();
+                    b.page.map(|page| (b.index, page))
+                });
+                let item = match ready {
+                    Ok(None) => continue,
+                    Ok(Some((index, page))) => encode(&page, limits2.encoding)
+                        .map(|body| Ready { index, page, body })
+                        .map_err(|why| Error::Input(format!("collection {:?}: {why}", entry2.name))),
+                    Err(e) => Err(e),
+                };
+                let stop = item.is_err();
+                if tx.blocking_send(item).is_err() || stop {
+                    break;
+                }
+            }
+            (n, bytes, dups)
+        });
+        let target = send::Target { client, info: &d.info, op: d.op, encoding: d.limits.encoding };
+        let labels = format!("collection {dst:?}");
+        let mut acks = std::pin::pin!(
+            futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) })
+                .map(|item: Result<Ready>| {
+                    let target = &target;
+                    let labels = &labels;
+                    async move {
+                        let r = item?;
+                        let rows = r.page.len() as u64;
+                        let label = format!("{labels}, batch {}", r.index);
+                        send::send(target, r.page, r.body, &label).await?;
+                        Ok::<_, Error>((r.index, rows))
+                    }
+                })
+                .buffer_unordered(plan.concurrency.max(1))
+        );
+        while let Some(res) = acks.next().await {
+            let (index, rows) = res?;
+            journal.append(Line::Batch { dst: dst.to_owned(), index, rows })?;
+            out.batches_sent += 1;
+            sent_rows += rows;
+            bar.inc(rows);
+            overall.inc(rows);
+            *acked_in_run += 1;
+            if plan.fail_after_batches.is_some_and(|n| *acked_in_run >= n) {
+                return Err(Error::Failed(format!(
+                    "stopped after {} acknowledged batches (--fail-after-batches)",
+                    *acked_in_run
+                )));
+            }
+        }
+        let (n, bytes, dups) = producer.await.map_err(|e| Error::Failed(format!("batch reader failed: {e}")))?;
+        out.batches = n;
+        out.bytes = bytes;
+        if dups > 0 {
+            tracing::warn!(
+                "collection {:?}: {dups} duplicate ids within batches were skipped (first kept)",
+                entry.name
+            );
+        }
+        journal.append(Line::Done { dst: dst.to_owned() })?;
+    }
+    bar.finish();
+    out.seconds = t0.elapsed().as_secs_f64();
+    out.records_sent = sent_rows;
+    out.rate = sent_rows as f64 / out.seconds.max(1e-9);
+    if plan.verify {
+        let info = client.get_collection(dst).await?;
+        let cmp = readback::compare(snap, entry, client, &info, plan.listed, d.appended).await?;
+        out.comparison = Some(cmp);
+    }
+    Ok(out)
+}

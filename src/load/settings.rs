@@ -1,0 +1,146 @@
+//! Collection settings across API generations: the distance space and HNSW parameters as the
+//! target wants them (1.x: a `configuration.hnsw` object; 0.4/0.5: `hnsw:*` collection metadata).
+
+use serde_json::{Map, Value};
+
+use crate::chroma::Api;
+use crate::record::Metadata;
+use crate::snapshot::CollectionEntry;
+
+/// `(1.x configuration key, legacy metadata key)` for every HNSW parameter both understand.
+/// The 1.x server accepts exactly these configuration keys (others → 422).
+const HNSW_KEYS: &[(&str, &str)] = &[
+    ("space", "hnsw:space"),
+    ("ef_construction", "hnsw:construction_ef"),
+    ("ef_search", "hnsw:search_ef"),
+    ("max_neighbors", "hnsw:M"),
+    ("num_threads", "hnsw:num_threads"),
+    ("resize_factor", "hnsw:resize_factor"),
+    ("sync_threshold", "hnsw:sync_threshold"),
+    ("batch_size", "hnsw:batch_size"),
+];
+
+/// What a collection is created with on the target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateSettings {
+    pub metadata: Option<Metadata>,
+    /// Sent on v2 only.
+    pub configuration: Option<Value>,
+}
+
+/// The HNSW parameters of a snapshot entry in 1.x naming, from its configuration (1.x source)
+/// or its `hnsw:*` metadata (0.x source); the entry's resolved space always wins.
+pub fn hnsw_params(entry: &CollectionEntry) -> Map<String, Value> {
+    let mut out = Map::new();
+    if let Some(meta) = &entry.metadata {
+        for (conf_key, meta_key) in HNSW_KEYS {
+            if let Some(v) = meta.get(*meta_key) {
+                out.insert((*conf_key).to_owned(), v.clone());
+            }
+        }
+    }
+    if let Some(Value::Object(h)) = entry.configuration.as_ref().and_then(|c| c.get("hnsw")) {
+        for (conf_key, _) in HNSW_KEYS {
+            if let Some(v) = h.get(*conf_key).filter(|v| !v.is_null()) {
+                out.entry((*conf_key).to_owned()).or_insert_with(|| v.clone());
+            }
+        }
+    }
+    out.insert("space".into(), Value::String(entry.space.clone()));
+    out
+}
+
+/// The user's own collection metadata: everything but the legacy `hnsw:*` settings.
+pub fn user_metadata(meta: Option<&Metadata>) -> Option<Metadata> {
+    let m: Metadata =
+        meta?.iter().filter(|(k, _)| !k.starts_with("hnsw:")).map(|(k, v)| (k.clone(), v.clone())).collect();
+    (!m.is_empty()).then_some(m)
+}
+
+/// Settings to create `entry`'s collection on a server spoken to with `api`.
+pub fn create_settings(entry: &CollectionEntry, api: Api) -> CreateSettings {
+    let params = hnsw_params(entry);
+    let user = user_metadata(entry.metadata.as_ref());
+    match api {
+        Api::V2 => {
+            CreateSettings { metadata: user, configuration: Some(serde_json::json!({ "hnsw": Value::Object(params) })) }
+        }
+        Api::V1 => {
+            let mut m = user.unwrap_or_default();
+            for (conf_key, meta_key) in HNSW_KEYS {
+                if let Some(v) = params.get(*conf_key) {
+                    m.insert((*meta_key).to_owned(), v.clone());
+                }
+            }
+            CreateSettings { metadata: Some(m), configuration: None }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn entry(metadata: Value, configuration: Value, space: &str) -> CollectionEntry {
+        CollectionEntry {
+            name: "c".into(),
+            id: "x".into(),
+            metadata: metadata.as_object().cloned(),
+            configuration: (!configuration.is_null()).then_some(configuration),
+            space: space.into(),
+            dimension: Some(3),
+            count: 0,
+            source_count_before: None,
+            source_count_after: None,
+            changed_during_export: false,
+            records_digest: String::new(),
+            parts: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn from_1x_configuration_to_both_apis() {
+        let e = entry(
+            json!({"owner": "me"}),
+            json!({"hnsw": {"space": "cosine", "ef_construction": 128, "ef_search": 100, "max_neighbors": 32,
+                    "resize_factor": 1.2, "sync_threshold": 1000}, "spann": null,
+                   "embedding_function": {"type": "known", "name": "default"}}),
+            "cosine",
+        );
+        let v2 = create_settings(&e, Api::V2);
+        assert_eq!(v2.metadata, json!({"owner": "me"}).as_object().cloned());
+        assert_eq!(
+            v2.configuration.unwrap(),
+            json!({"hnsw": {"space": "cosine", "ef_construction": 128, "ef_search": 100, "max_neighbors": 32,
+                    "resize_factor": 1.2, "sync_threshold": 1000}})
+        );
+        let v1 = create_settings(&e, Api::V1);
+        assert_eq!(v1.configuration, None);
+        let m = v1.metadata.unwrap();
+        assert_eq!(m["hnsw:space"], "cosine");
+        assert_eq!(m["hnsw:M"], 32);
+        assert_eq!(m["hnsw:construction_ef"], 128);
+        assert_eq!(m["owner"], "me");
+    }
+
+    #[test]
+    fn from_0x_metadata_to_1x_configuration() {
+        let e = entry(json!({"hnsw:space": "ip", "hnsw:M": 24, "topic": "x"}), Value::Null, "ip");
+        let v2 = create_settings(&e, Api::V2);
+        assert_eq!(v2.metadata, json!({"topic": "x"}).as_object().cloned());
+        assert_eq!(v2.configuration.unwrap(), json!({"hnsw": {"space": "ip", "max_neighbors": 24}}));
+        // Only hnsw settings: the metadata becomes null rather than the rejected `{}`.
+        let e = entry(json!({"hnsw:space": "l2"}), Value::Null, "l2");
+        assert_eq!(create_settings(&e, Api::V2).metadata, None);
+    }
+
+    #[test]
+    fn resolved_space_wins() {
+        // 0.5 reports l2 in its configuration whatever the space; the entry's space is the truth.
+        let e = entry(json!({"hnsw:space": "cosine"}), json!({"hnsw": {"space": "l2"}}), "cosine");
+        assert_eq!(hnsw_params(&e)["space"], "cosine");
+        let e = entry(Value::Null, Value::Null, "cosine");
+        assert_eq!(create_settings(&e, Api::V1).metadata.unwrap()["hnsw:space"], "cosine");
+    }
+}
