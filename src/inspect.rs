@@ -112,7 +112,7 @@ pub fn render(i: &Inspection) -> String {
     if !i.samples.is_empty() {
         let _ = writeln!(o, "\nsamples:");
         for s in &i.samples {
-            let meta = s.metadata.as_ref().map_or("null".into(), Value::to_string);
+            let meta = shorten(&s.metadata.as_ref().map_or("null".into(), Value::to_string), 200);
             let _ = writeln!(
                 o,
                 "  {} / {:?}: embedding {:?}…, document {:?}, uri {:?}, metadata {}",

@@ -3,7 +3,8 @@
 //! Data flows one way, in three pipelines:
 //! - `export`: chroma → snapshot. List ids, fetch records by id in pages, write zstd Parquet parts,
 //!   then the manifest with blake3 hashes and a records digest per collection.
-//! - `transform`: snapshot → snapshot, offline (no network).
+//! - `transform`: snapshot → snapshot, offline (no network). Compile a TOML spec, verify the input,
+//!   route/map/validate row groups in parallel, write in input order; rejects and a report beside.
 //! - `load`: snapshot → chroma, journalled and verified by reading back.
 //!
 //! [`snapshot`] never speaks HTTP; [`chroma`] never touches Parquet; [`record`] is what they share.
@@ -16,5 +17,6 @@ pub mod load;
 pub mod progress;
 pub mod record;
 pub mod snapshot;
+pub mod transform;
 
 pub use error::{Error, Result};

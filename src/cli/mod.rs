@@ -5,6 +5,7 @@ pub mod connect;
 pub mod export;
 pub mod inspect;
 pub mod load;
+pub mod transform;
 pub mod verify;
 
 use std::io::IsTerminal;
@@ -53,6 +54,9 @@ pub enum Command {
     /// Show what a snapshot holds.
     #[command(after_help = inspect::EXAMPLES)]
     Inspect(inspect::Args),
+    /// Reshape a snapshot offline with a spec: route, map, validate; write a new snapshot.
+    #[command(after_help = transform::EXAMPLES)]
+    Transform(transform::Args),
     /// Prove a snapshot's files intact (hashes, rows, records digests); with --against, compare it
     /// with a live server.
     #[command(after_help = verify::EXAMPLES)]
@@ -78,6 +82,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Export(a) => export::run(a, progress.as_ref()),
         Command::Load(a) => load::run(a, progress.as_ref()),
         Command::Inspect(a) => inspect::run(a),
+        Command::Transform(a) => transform::run(a, progress.as_ref()),
         Command::Verify(a) => verify::run(a),
     }
 }

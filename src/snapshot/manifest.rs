@@ -210,3 +210,39 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn read_bytes(bytes: &[u8]) -> Result<Manifest, SnapshotError> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(MANIFEST_FILE), bytes).unwrap();
+        Manifest::read(dir.path())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+        /// Arbitrary bytes never panic the manifest reader.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let _ = read_bytes(&bytes);
+        }
+
+        /// A valid manifest with any one JSON value replaced never panics, and a bad part path
+        /// is always refused.
+        #[test]
+        fn mutated_manifests_never_panic(path in "\\\\PC{0,20}", version in any::<i64>(), count in any::<i64>()) {
+            let text = serde_json::json!({
+                "format_version": version, "tool": {"name": "x", "version": "1"}, "created_at": "t",
+                "collections": [{"name": "c", "id": "i", "metadata": null, "configuration": null, "space": "l2",
+                    "dimension": 3, "count": count, "records_digest": "d",
+                    "parts": [{"path": path, "rows": 1, "bytes": 1, "blake3": "h"}]}]
+            });
+            if let Ok(m) = read_bytes(text.to_string().as_bytes()) {
+                prop_assert!(check_part_path(&m.collections[0].parts[0].path).is_ok());
+            }
+        }
+    }
+}

@@ -17,6 +17,10 @@ use super::reader::{PartReader, READ_BATCH_ROWS, Snapshot};
 /// Directory reserved for tool state beside a snapshot (load journals, locks); verify ignores it.
 pub const STATE_DIR: &str = ".chroma-snap";
 
+/// Documented side files a snapshot's root may hold beside its parts (a transform's
+/// `rejects.parquet` and `report.json`); verify does not flag them.
+pub const SIDE_FILES: &[&str] = &["rejects.parquet", "report.json"];
+
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyReport {
     pub collections: Vec<CollectionCheck>,
@@ -42,11 +46,20 @@ pub struct CollectionCheck {
 struct PartResult {
     rows: u64,
     digest: RecordsDigest,
+    /// A 64-bit hash of every id, to find duplicates across parts without holding the ids.
+    id_hashes: Vec<u64>,
     problems: Vec<String>,
 }
 
+fn id_hash(id: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    id.hash(&mut h);
+    h.finish()
+}
+
 fn check_part(snap: &Snapshot, coll: &CollectionEntry, part: &PartEntry) -> PartResult {
-    let mut res = PartResult { rows: 0, digest: RecordsDigest::default(), problems: Vec::new() };
+    let mut res = PartResult { rows: 0, digest: RecordsDigest::default(), id_hashes: Vec::new(), problems: Vec::new() };
     let here = format!("collection {:?}, part {}", coll.name, part.path);
     let path = match snap.part_path(coll, part) {
         Ok(p) => p,
@@ -90,6 +103,7 @@ fn check_part(snap: &Snapshot, coll: &CollectionEntry, part: &PartEntry) -> Part
             Ok(b) => {
                 for r in BatchView::new(&b).records() {
                     res.digest.add(&r);
+                    res.id_hashes.push(id_hash(r.id));
                 }
                 res.rows += b.num_rows() as u64;
             }
@@ -118,19 +132,26 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, SnapshotError> {
     let results: Vec<(usize, PartResult)> = jobs.par_iter().map(|(i, c, p)| (*i, check_part(&snap, c, p))).collect();
 
     let mut problems = Vec::new();
-    let mut per: BTreeMap<usize, (u64, RecordsDigest, bool)> = BTreeMap::new();
+    let mut per: BTreeMap<usize, (u64, RecordsDigest, bool, Vec<u64>)> = BTreeMap::new();
     for (i, r) in results {
         let e = per.entry(i).or_default();
         e.0 += r.rows;
         e.1.merge(&r.digest);
         e.2 |= !r.problems.is_empty();
+        e.3.extend(r.id_hashes);
         problems.extend(r.problems);
     }
     let mut collections = Vec::new();
     for (i, c) in snap.manifest.collections.iter().enumerate() {
-        let (rows, digest, bad) = per.remove(&i).unwrap_or_default();
+        let (rows, digest, bad, hashes) = per.remove(&i).unwrap_or_default();
         let mut ok = !bad;
         if !bad {
+            let dups = duplicate_ids(&snap, c, hashes)?;
+            if !dups.is_empty() {
+                let shown: Vec<String> = dups.iter().take(10).map(|(id, n)| format!("{id:?} ({n} times)")).collect();
+                problems.push(format!("collection {:?}: {} duplicate id(s): {}", c.name, dups.len(), shown.join(", ")));
+                ok = false;
+            }
             if rows != c.count {
                 problems.push(format!(
                     "collection {:?}: {rows} records in its parts, the manifest says {}",
@@ -160,6 +181,28 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, SnapshotError> {
     Ok(VerifyReport { collections, problems })
 }
 
+/// Ids that occur more than once in a collection, with their counts. The hashes find candidates;
+/// a second pass over the parts confirms them by the ids themselves.
+fn duplicate_ids(
+    snap: &Snapshot,
+    c: &CollectionEntry,
+    mut hashes: Vec<u64>,
+) -> Result<Vec<(String, usize)>, SnapshotError> {
+    hashes.sort_unstable();
+    let candidates: HashSet<u64> = hashes.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]).collect();
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for batch in snap.collection_batches(c) {
+        let batch = batch?;
+        for r in BatchView::new(&batch).records().filter(|r| candidates.contains(&id_hash(r.id))) {
+            *counts.entry(r.id.to_owned()).or_default() += 1;
+        }
+    }
+    Ok(counts.into_iter().filter(|(_, n)| *n > 1).collect())
+}
+
 /// Files in the snapshot directory that the manifest does not name.
 fn stray_files(snap: &Snapshot) -> Result<Vec<String>, SnapshotError> {
     let known: HashSet<&str> =
@@ -173,7 +216,7 @@ fn stray_files(snap: &Snapshot) -> Result<Vec<String>, SnapshotError> {
             let name = entry.file_name().to_string_lossy().into_owned();
             let rel_name = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
             let ft = entry.file_type().map_err(|e| SnapshotError::io(&entry.path(), e))?;
-            if rel.is_empty() && (name == MANIFEST_FILE || name == STATE_DIR) {
+            if rel.is_empty() && (name == MANIFEST_FILE || name == STATE_DIR || SIDE_FILES.contains(&name.as_str())) {
                 continue;
             }
             if ft.is_dir() {

@@ -1,9 +1,13 @@
 //! Integration tests of chroma-snap against real ChromaDB servers (see harness.rs).
 
+mod docs;
 mod export;
+mod export_faults;
 mod harness;
 mod load;
 mod proxy;
+mod snapshot_inputs;
+mod transform;
 
 use harness::{V0, V1, VERSIONS};
 
