@@ -395,6 +395,19 @@ impl Client {
         self.post_json(self.route(&["collections", &c.id, "get"]), &body, &what).await
     }
 
+    /// Fetches whole records by position (`limit`/`offset`, the server's insertion order).
+    pub async fn fetch_range(
+        &self,
+        c: &CollectionInfo,
+        offset: usize,
+        limit: usize,
+    ) -> Result<bytes::Bytes, ChromaError> {
+        let what = format!("records {offset}..{} of collection {:?}", offset + limit, c.name);
+        let body = serde_json::json!({"limit": limit, "offset": offset,
+            "include": ["embeddings", "documents", "metadatas", "uris"]});
+        self.post_json(self.route(&["collections", &c.id, "get"]), &body, &what).await
+    }
+
     pub fn parse_records(&self, body: &[u8], collection: &str) -> Result<ParsedPage, ChromaError> {
         parse_get(body, self.api)
             .map_err(|why| ChromaError::Protocol { what: format!("records of collection {collection:?}"), why })

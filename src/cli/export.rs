@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args as ClapArgs;
 
-use chroma_snap::export::{ExportPlan, ExportSummary, export};
+use chroma_snap::export::{ExportPlan, ExportSummary, Paging, export};
 use chroma_snap::progress::Progress;
 use chroma_snap::snapshot::writer::WriterOptions;
 use chroma_snap::{Error, Result};
@@ -44,6 +44,10 @@ pub struct Args {
     /// Fail if the source changes during the export.
     #[arg(long)]
     pub strict: bool,
+    /// Page by listed ids (default: stable under deletes) or by offset (for servers or proxies
+    /// that cannot fetch by id).
+    #[arg(long, value_parser = ["ids", "offset"], default_value = "ids")]
+    pub paging: String,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -64,6 +68,7 @@ impl Args {
             concurrency: self.concurrency,
             response_budget: self.response_mb << 20,
             strict: self.strict,
+            paging: if self.paging == "offset" { Paging::Offset } else { Paging::Ids },
             writer: WriterOptions { target_part_bytes: self.part_mb << 20, ..WriterOptions::default() },
         })
     }
