@@ -4,6 +4,7 @@
 
 pub mod batcher;
 pub mod body;
+mod decide;
 pub mod drift;
 pub mod journal;
 pub mod readback;
@@ -18,9 +19,10 @@ use serde::Serialize;
 
 use self::batcher::{BatchLimits, Batcher};
 use self::body::{Encoding, encode};
+use self::decide::{check_dimension, check_journal_start, decide, find};
 use self::journal::{Journal, Line, WriteOp};
 use self::readback::Comparison;
-use crate::chroma::{Api, ChromaError, Client, CollectionInfo, ConnectOptions};
+use crate::chroma::{Api, Client, ConnectOptions};
 use crate::error::{Error, Result};
 use crate::progress::{Bar, Progress};
 use crate::record::RecordPage;
@@ -254,64 +256,6 @@ pub fn limits_for(client: &Client, plan: &LoadPlan) -> BatchLimits {
     BatchLimits { max_rows: rows, max_bytes: bytes, encoding }
 }
 
-fn check_journal_start(journal: &mut Journal, manifest: &str, client: &Client, plan: &LoadPlan) -> Result<()> {
-    let start = Line::Start {
-        manifest_blake3: manifest.to_owned(),
-        target: client.url().to_owned(),
-        tenant: client.tenant.clone(),
-        database: client.database.clone(),
-        at: crate::snapshot::manifest::now_rfc3339(),
-    };
-    match journal.state.start.clone() {
-        None => journal.append(start),
-        Some(Line::Start { manifest_blake3, target, tenant, database, .. }) => {
-            let same_target = target == client.url() && tenant == client.tenant && database == client.database;
-            if manifest_blake3 == manifest && same_target {
-                return Ok(());
-            }
-            let why = if same_target {
-                format!(
-                    "the snapshot changed since it was started (manifest {} then, {} now)",
-                    &manifest_blake3[..16],
-                    &manifest[..16]
-                )
-            } else {
-                format!("it belongs to a load into {target} ({tenant}/{database})")
-            };
-            if plan.if_exists == Some(IfExists::Replace) {
-                tracing::warn!("journal {}: {why}; starting a new one (--if-exists replace)", journal.path.display());
-                journal.restart()?;
-                journal.append(start)
-            } else {
-                Err(Error::Input(format!(
-                    "cannot resume with journal {}: {why}; use --if-exists replace to start over, or another --journal",
-                    journal.path.display()
-                )))
-            }
-        }
-        Some(_) => Err(Error::Failed(format!("journal {} does not start with a start line", journal.path.display()))),
-    }
-}
-
-/// Looks a collection up; `None` when it does not exist.
-async fn find(client: &Client, name: &str) -> Result<Option<CollectionInfo>> {
-    match client.get_collection(name).await {
-        Ok(c) => Ok(Some(c)),
-        Err(ChromaError::NoSuchCollection { .. }) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
-
-fn check_dimension(entry: &CollectionEntry, info: &CollectionInfo) -> Result<()> {
-    match (entry.dimension, info.dimension) {
-        (Some(want), Some(have)) if want != have => Err(Error::Input(format!(
-            "collection {:?} on the target holds {have}-dimension embeddings; the snapshot's {:?} has {want}",
-            info.name, entry.name
-        ))),
-        _ => Ok(()),
-    }
-}
-
 /// Rough records per second of a server, for dry-run estimates (docs/performance.md).
 fn estimated_rate(client: &Client, enc: Encoding) -> f64 {
     match (client.api, enc) {
@@ -371,126 +315,6 @@ async fn dry_run(
         estimated_seconds: Some(records as f64 / estimated_rate(client, limits.encoding)),
         comparison: None,
     })
-}
-
-/// What the journal and the target say should happen to one collection.
-struct Decision {
-    info: CollectionInfo,
-    action: &'static str,
-    op: WriteOp,
-    limits: BatchLimits,
-    /// The collection held other data before (`--if-exists append`).
-    appended: bool,
-}
-
-async fn decide(
-    entry: &CollectionEntry,
-    dst: &str,
-    client: &Client,
-    limits: BatchLimits,
-    plan: &LoadPlan,
-    journal: &mut Journal,
-) -> Result<Decision> {
-    let existing = find(client, dst).await?;
-    if let Some(info) = &existing {
-        check_dimension(entry, info)?;
-    }
-    let state = journal.state.collections.get(dst).cloned();
-    let add = if plan.upsert { WriteOp::Upsert } else { WriteOp::Add };
-    // A load of this snapshot into this very collection was journalled: carry on.
-    if let (Some(st), Some(info)) = (&state, &existing)
-        && st.collection_id.as_deref() == Some(info.id.as_str())
-        && st.src == entry.name
-        && !(st.done && plan.if_exists == Some(IfExists::Replace))
-    {
-        if plan.if_exists == Some(IfExists::Fail) {
-            return Err(Error::Input(format!(
-                "collection {dst:?} exists (a journalled load of it is {}); --if-exists fail",
-                if st.done { "complete" } else { "unfinished" }
-            )));
-        }
-        let limits = st.limits.unwrap_or(limits);
-        let action = if st.done { "loaded already" } else { "resumed" };
-        return Ok(Decision { info: info.clone(), action, op: st.op, limits, appended: st.appended });
-    }
-    // The load was killed between announcing a creation and journalling the collection.
-    if let (Some(st), Some(info)) = (&state, &existing)
-        && st.collection_id.is_none()
-        && client.count(info).await? == 0
-    {
-        journal.append(collection_line(entry, dst, info, add, limits, false))?;
-        return Ok(Decision { info: info.clone(), action: "created", op: add, limits, appended: false });
-    }
-    match (existing, plan.if_exists) {
-        (None, _) => {
-            if let Some(st) = state.as_ref().filter(|s| s.collection_id.is_some() && !s.done) {
-                tracing::warn!(
-                    "collection {dst:?} was deleted since the journal began ({} batches were done); loading it anew",
-                    st.acked.len()
-                );
-            }
-            let info = create(entry, dst, client, journal).await?;
-            journal.append(collection_line(entry, dst, &info, add, limits, false))?;
-            Ok(Decision { info, action: "created", op: add, limits, appended: false })
-        }
-        (Some(_), Some(IfExists::Replace)) => {
-            client.delete_collection(dst).await?;
-            let info = create(entry, dst, client, journal).await?;
-            journal.append(collection_line(entry, dst, &info, add, limits, false))?;
-            Ok(Decision { info, action: "replaced", op: add, limits, appended: false })
-        }
-        (Some(info), Some(IfExists::Append)) => {
-            let limits = match &state {
-                Some(st) if st.collection_id.as_deref() == Some(info.id.as_str()) => st.limits.unwrap_or(limits),
-                _ => limits,
-            };
-            journal.append(collection_line(entry, dst, &info, WriteOp::Upsert, limits, true))?;
-            Ok(Decision { info, action: "appended", op: WriteOp::Upsert, limits, appended: true })
-        }
-        (Some(info), mode) => {
-            let why = match &state {
-                Some(st) if st.collection_id.as_deref().is_some_and(|id| id != info.id) => format!(
-                    "it was recreated since the journal began (id {} then, {} now)",
-                    st.collection_id.as_deref().unwrap_or("?"),
-                    info.id
-                ),
-                Some(st) if st.src != entry.name && !st.src.is_empty() => {
-                    format!("the journal loaded snapshot collection {:?} into it, not {:?}", st.src, entry.name)
-                }
-                _ if mode == Some(IfExists::Resume) => "no journal knows it, so there is nothing to resume".into(),
-                _ => "no journal of this snapshot knows it".into(),
-            };
-            Err(Error::Input(format!(
-                "collection {dst:?} already exists on {} and {why}; choose --if-exists replace (delete and reload) \
-                 or append (upsert into it)",
-                client.url()
-            )))
-        }
-    }
-}
-
-fn collection_line(
-    entry: &CollectionEntry,
-    dst: &str,
-    info: &CollectionInfo,
-    op: WriteOp,
-    limits: BatchLimits,
-    appended: bool,
-) -> Line {
-    Line::Collection {
-        src: entry.name.clone(),
-        dst: dst.to_owned(),
-        collection_id: info.id.clone(),
-        op,
-        limits,
-        appended,
-    }
-}
-
-async fn create(entry: &CollectionEntry, dst: &str, client: &Client, journal: &mut Journal) -> Result<CollectionInfo> {
-    journal.append(Line::Creating { dst: dst.to_owned() })?;
-    let s = settings::create_settings(entry, client.api);
-    Ok(client.create_collection(dst, s.metadata.as_ref(), s.configuration.as_ref()).await?)
 }
 
 /// A batch ready to send.

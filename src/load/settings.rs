@@ -20,7 +20,8 @@ const HNSW_KEYS: &[(&str, &str)] = &[
     ("batch_size", "hnsw:batch_size"),
 ];
 
-/// What a collection is created with on the target.
+/// What a collection is created with on the target. `spann` and unknown `hnsw` keys are never
+/// sent (the 1.x server answers 422).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateSettings {
     pub metadata: Option<Metadata>,
@@ -63,7 +64,15 @@ pub fn create_settings(entry: &CollectionEntry, api: Api) -> CreateSettings {
     let user = user_metadata(entry.metadata.as_ref());
     match api {
         Api::V2 => {
-            CreateSettings { metadata: user, configuration: Some(serde_json::json!({ "hnsw": Value::Object(params) })) }
+            let mut conf = Map::new();
+            conf.insert("hnsw".into(), Value::Object(params));
+            // A 1.x source's embedding-function record (e.g. `{"type":"legacy"}` or a known
+            // function by name) travels as it was; 1.5.9 accepts it back verbatim.
+            let ef = entry.configuration.as_ref().and_then(|c| c.get("embedding_function")).filter(|v| v.is_object());
+            if let Some(ef) = ef {
+                conf.insert("embedding_function".into(), ef.clone());
+            }
+            CreateSettings { metadata: user, configuration: Some(Value::Object(conf)) }
         }
         Api::V1 => {
             let mut m = user.unwrap_or_default();
@@ -113,7 +122,8 @@ mod tests {
         assert_eq!(
             v2.configuration.unwrap(),
             json!({"hnsw": {"space": "cosine", "ef_construction": 128, "ef_search": 100, "max_neighbors": 32,
-                    "resize_factor": 1.2, "sync_threshold": 1000}})
+                    "resize_factor": 1.2, "sync_threshold": 1000},
+                   "embedding_function": {"type": "known", "name": "default"}})
         );
         let v1 = create_settings(&e, Api::V1);
         assert_eq!(v1.configuration, None);

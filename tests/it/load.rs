@@ -325,7 +325,16 @@ fn roundtrip(source_version: &'static str) {
     let report = ok(&["verify", out.to_str().unwrap(), "--against", &target.url, "--json", "--quiet"]);
     let report: Value = serde_json::from_str(&report).unwrap();
     assert_eq!(report["against"].as_array().unwrap().len(), names.len());
+    let conf = |server: &Server, n: &str| -> Value {
+        let (_, body) =
+            server.get(&format!("/api/v2/tenants/default_tenant/databases/default_database/collections/{n}"));
+        serde_json::from_str::<Value>(&body).unwrap()["configuration_json"].clone()
+    };
     for n in &names {
+        if source_version == V1 {
+            // HNSW settings and the embedding-function record survive, not only the space.
+            assert_eq!(conf(source, n), conf(&target, n), "{n}: configuration");
+        }
         let seen = assert_same_records(
             &format!("{source_version} → 1.5.9 {n}"),
             &server_dump(source, n),
