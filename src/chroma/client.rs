@@ -386,6 +386,29 @@ impl Client {
         parse_ids(&b).map_err(|why| ChromaError::Protocol { what, why })
     }
 
+    /// Every id of a collection in the server's order, listed in pages.
+    pub async fn list_all_ids(&self, c: &CollectionInfo) -> Result<Vec<String>, ChromaError> {
+        let page = self.max_batch_size.unwrap_or(10_000).clamp(1, 10_000);
+        let mut ids = Vec::new();
+        loop {
+            let got = self.list_ids(c, ids.len(), page).await?;
+            let n = got.len();
+            ids.extend(got);
+            if n < page {
+                return Ok(ids);
+            }
+        }
+    }
+
+    /// Records per `get` of whole records: at most `wanted`, within the server's batch limit and
+    /// answers of about `budget` bytes (a v1 answer spells each value as f64 text, ~22 bytes; a
+    /// v2 answer as the shortest f32 text, ~13).
+    pub fn read_page_rows(&self, wanted: usize, budget: usize, dim: Option<usize>) -> usize {
+        let per_value = if self.api == Api::V1 { 22 } else { 13 };
+        let by_budget = (budget / (dim.unwrap_or(1536) * per_value + 2048)).max(1);
+        wanted.min(by_budget).min(self.max_batch_size.unwrap_or(usize::MAX)).max(1)
+    }
+
     /// Fetches whole records by id. The raw answer is returned so parsing can happen off the
     /// async threads; see [`Client::parse_records`].
     pub async fn fetch_records(&self, c: &CollectionInfo, ids: &[String]) -> Result<bytes::Bytes, ChromaError> {

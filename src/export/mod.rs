@@ -11,7 +11,7 @@ use std::time::Instant;
 use futures::{FutureExt, StreamExt, TryStreamExt, stream};
 use serde::Serialize;
 
-use crate::chroma::{Api, Client, CollectionInfo, ConnectOptions};
+use crate::chroma::{Client, CollectionInfo, ConnectOptions};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::record::RecordPage;
@@ -144,31 +144,6 @@ async fn select(client: &Client, names: &[String]) -> Result<Vec<CollectionInfo>
     Ok(out)
 }
 
-/// Records per `get`: the plan's page size, within the server's batch limit and the byte budget.
-fn page_rows(client: &Client, plan: &ExportPlan, dim: Option<usize>) -> usize {
-    let per_value = if client.api == Api::V1 { 22 } else { 13 };
-    let est = dim.unwrap_or(1536) * per_value + 2048;
-    let by_budget = (plan.response_budget / est).max(1);
-    let mut n = plan.page_size.min(by_budget);
-    if let Some(m) = client.max_batch_size {
-        n = n.min(m);
-    }
-    n.max(1)
-}
-
-async fn list_all_ids(client: &Client, info: &CollectionInfo) -> Result<Vec<String>> {
-    let page = client.max_batch_size.unwrap_or(10_000).clamp(1, 10_000);
-    let mut ids = Vec::new();
-    loop {
-        let got = client.list_ids(info, ids.len(), page).await?;
-        let n = got.len();
-        ids.extend(got);
-        if n < page {
-            return Ok(ids);
-        }
-    }
-}
-
 /// One fetched page: the records that came back, and ids that did not.
 struct Fetched {
     page: RecordPage,
@@ -265,12 +240,12 @@ async fn export_collection(
     progress: &dyn Progress,
 ) -> Result<CollectionEntry> {
     let before = client.count(info).await?;
-    let rows = page_rows(client, plan, info.dimension);
+    let rows = client.read_page_rows(plan.page_size, plan.response_budget, info.dimension);
     let client = Arc::new(client.clone());
     let shared_info = Arc::new(info.clone());
     let (total, pages) = match plan.paging {
         Paging::Ids => {
-            let ids = list_all_ids(&client, info).await?;
+            let ids = client.list_all_ids(info).await?;
             let chunks: Vec<Vec<String>> = ids.chunks(rows).map(<[String]>::to_vec).collect();
             let (c, i) = (client.clone(), shared_info.clone());
             let pages = stream::iter(chunks).map(move |chunk| fetch_page(c.clone(), i.clone(), chunk).boxed()).boxed();

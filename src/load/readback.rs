@@ -139,26 +139,6 @@ pub fn drifts_float_metadata(client: &Client) -> bool {
     client.api == Api::V2 && !client.server_version.as_deref().is_some_and(|v| v.starts_with("0."))
 }
 
-/// Records per `get` while reading back: within the server's batch limit and ~32 MB answers.
-fn page_rows(client: &Client, dim: Option<usize>) -> usize {
-    let per_value = if client.api == Api::V1 { 22 } else { 13 };
-    let by_budget = ((32usize << 20) / (dim.unwrap_or(1536) * per_value + 2048)).max(1);
-    by_budget.min(1000).min(client.max_batch_size.unwrap_or(1000)).max(1)
-}
-
-async fn all_ids(client: &Client, info: &CollectionInfo) -> Result<Vec<String>> {
-    let page = client.max_batch_size.unwrap_or(10_000).clamp(1, 10_000);
-    let mut ids = Vec::new();
-    loop {
-        let got = client.list_ids(info, ids.len(), page).await?;
-        let n = got.len();
-        ids.extend(got);
-        if n < page {
-            return Ok(ids);
-        }
-    }
-}
-
 async fn fetch(client: Arc<Client>, info: Arc<CollectionInfo>, ids: Vec<String>) -> Result<RecordPage> {
     if ids.is_empty() {
         return Ok(RecordPage::default());
@@ -218,8 +198,8 @@ pub async fn compare(
         tolerance: tol,
         subset,
     };
-    let mut remaining: HashSet<String> = all_ids(client, info).await?.into_iter().collect();
-    let rows = page_rows(client, entry.dimension);
+    let mut remaining: HashSet<String> = client.list_all_ids(info).await?.into_iter().collect();
+    let rows = client.read_page_rows(1000, 32 << 20, entry.dimension);
 
     // Stream the snapshot in pages of `rows` on a blocking thread; fetch the same ids.
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordPage>>(4);

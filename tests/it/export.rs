@@ -31,7 +31,7 @@ pub fn tmp() -> tempfile::TempDir {
 }
 
 /// Python's `float.hex()` of a double, to compare with `tests/py/dump_collection.py`.
-fn py_float_hex(x: f64) -> String {
+pub fn py_float_hex(x: f64) -> String {
     if x.is_nan() {
         return "nan".into();
     }
@@ -48,7 +48,7 @@ fn py_float_hex(x: f64) -> String {
     }
 }
 
-fn typed(v: &Value) -> Value {
+pub fn typed(v: &Value) -> Value {
     match v {
         Value::Bool(b) => json!({"type": "bool", "value": b}),
         Value::Number(n) if n.is_f64() => json!({"type": "float", "value": py_float_hex(n.as_f64().unwrap())}),

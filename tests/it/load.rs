@@ -12,7 +12,7 @@ use chroma_snap::snapshot::writer::{CollectionWriter, WriterOptions};
 use chroma_snap::snapshot::{CollectionEntry, Manifest};
 use serde_json::{Map, Value, json};
 
-use crate::export::{ok, snap, tmp};
+use crate::export::{ok, snap, tmp, typed};
 use crate::harness::{self, Server, V0, V1};
 use crate::proxy::{Fault, Proxy};
 
@@ -99,17 +99,6 @@ fn write_snapshot(root: &Path, cols: &[Synth<'_>]) -> PathBuf {
 
 // ---------- comparing what the Python client reads ----------
 
-fn py_float_hex(x: f64) -> String {
-    let sign = if x.is_sign_negative() { "-" } else { "" };
-    let bits = x.to_bits();
-    let (exp, mant) = ((bits >> 52) & 0x7ff, bits & ((1 << 52) - 1));
-    match exp {
-        0 if mant == 0 => format!("{sign}0x0.0p+0"),
-        0 => format!("{sign}0x0.{mant:013x}p-1022"),
-        e => format!("{sign}0x1.{mant:013x}p{:+}", e as i64 - 1023),
-    }
-}
-
 /// Parses Python's `float.hex()` back into a double (finite values).
 fn parse_float_hex(s: &str) -> f64 {
     let (neg, s) = s.strip_prefix('-').map_or((false, s), |r| (true, r));
@@ -121,17 +110,6 @@ fn parse_float_hex(s: &str) -> f64 {
     let bits = if lead == "0" { frac_bits } else { (((exp + 1023) as u64) << 52) | frac_bits };
     let v = f64::from_bits(bits);
     if neg { -v } else { v }
-}
-
-fn typed(v: &Value) -> Value {
-    match v {
-        Value::Bool(b) => json!({"type": "bool", "value": b}),
-        Value::Number(n) if n.is_f64() => json!({"type": "float", "value": py_float_hex(n.as_f64().unwrap())}),
-        Value::Number(n) => json!({"type": "int", "value": n}),
-        Value::String(s) => json!({"type": "str", "value": s}),
-        Value::Array(a) => json!({"type": "list", "value": a.iter().map(typed).collect::<Vec<_>>()}),
-        other => json!({"type": "other", "value": other.to_string()}),
-    }
 }
 
 /// One snapshot collection in the shape of `tests/py/dump_collection.py`: (header, rows by id).
