@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::export::{ok, snap, tmp};
 use crate::harness::{self, V1};
+use crate::proxy::{Fault, Proxy};
 
 fn parts_and_digest(out: &Path) -> (String, Vec<String>) {
     let m = Snapshot::open(out).expect("snapshot").manifest;
@@ -97,10 +98,12 @@ fn collection_id(server: &harness::Server, name: &str) -> String {
     serde_json::from_str::<Value>(&body).unwrap()["id"].as_str().unwrap().to_owned()
 }
 
-/// Starts an export that reads slowly, deletes the last `n` ids once it has written its first
-/// part, and returns the export's exit status and stderr.
+/// Starts an export that reads slowly (through a proxy that holds every `get` for 30 ms), deletes
+/// the last `n` ids once it has written its first part, and returns its exit status and stderr.
 fn export_while_deleting(server: &harness::Server, name: &str, out: &Path, n: usize, strict: bool) -> (bool, String) {
-    let mut args = vec!["export", "--from", &server.url, "--out", out.to_str().unwrap(), "--collection", name];
+    let proxy = Proxy::start(&server.url, "/get");
+    proxy.always(Some(Fault::Slow(Duration::from_millis(30))));
+    let mut args = vec!["export", "--from", &proxy.url, "--out", out.to_str().unwrap(), "--collection", name];
     args.extend(["--page-size", "50", "--concurrency", "1", "--part-mb", "1"]);
     if strict {
         args.push("--strict");
