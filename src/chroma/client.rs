@@ -431,6 +431,21 @@ impl Client {
         self.post_json(self.route(&["collections", &c.id, "get"]), &body, &what).await
     }
 
+    /// Parses a `get` answer on the blocking pool, off the async threads (parsing is the
+    /// client's main cost: ~9 KB of JSON per 768-dim record).
+    pub async fn parse_records_off_thread(
+        &self,
+        body: bytes::Bytes,
+        collection: &str,
+    ) -> Result<ParsedPage, ChromaError> {
+        let api = self.api;
+        let what = format!("records of collection {collection:?}");
+        let w = what.clone();
+        tokio::task::spawn_blocking(move || parse_get(&body, api).map_err(|why| ChromaError::Protocol { what: w, why }))
+            .await
+            .map_err(|e| ChromaError::Protocol { what, why: format!("parser task failed: {e}") })?
+    }
+
     pub fn parse_records(&self, body: &[u8], collection: &str) -> Result<ParsedPage, ChromaError> {
         parse_get(body, self.api)
             .map_err(|why| ChromaError::Protocol { what: format!("records of collection {collection:?}"), why })

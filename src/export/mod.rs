@@ -153,11 +153,7 @@ struct Fetched {
 
 async fn fetch_page(client: Arc<Client>, info: Arc<CollectionInfo>, ids: Vec<String>) -> Result<Fetched> {
     let body = client.fetch_records(&info, &ids).await?;
-    let c = client.clone();
-    let name = info.name.clone();
-    let parsed = tokio::task::spawn_blocking(move || c.parse_records(&body, &name))
-        .await
-        .map_err(|e| Error::Failed(format!("parser task failed: {e}")))??;
+    let parsed = client.parse_records_off_thread(body, &info.name).await?;
     if parsed.short_arrays.is_some() {
         // Rows cannot be matched to ids: fetch one by one to name the records that cannot be read.
         tracing::warn!(
@@ -189,11 +185,7 @@ async fn fetch_page(client: Arc<Client>, info: Arc<CollectionInfo>, ids: Vec<Str
 
 async fn fetch_range(client: Arc<Client>, info: Arc<CollectionInfo>, offset: usize, limit: usize) -> Result<Fetched> {
     let body = client.fetch_range(&info, offset, limit).await?;
-    let c = client.clone();
-    let name = info.name.clone();
-    let parsed = tokio::task::spawn_blocking(move || c.parse_records(&body, &name))
-        .await
-        .map_err(|e| Error::Failed(format!("parser task failed: {e}")))??;
+    let parsed = client.parse_records_off_thread(body, &info.name).await?;
     if let Some(why) = parsed.short_arrays {
         return Err(Error::Failed(format!(
             "collection {:?}: records {offset}..{}: {why}; rows cannot be matched to ids (export without --paging offset to name them)",

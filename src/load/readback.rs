@@ -144,11 +144,7 @@ async fn fetch(client: Arc<Client>, info: Arc<CollectionInfo>, ids: Vec<String>)
         return Ok(RecordPage::default());
     }
     let body = client.fetch_records(&info, &ids).await?;
-    let c = client.clone();
-    let name = info.name.clone();
-    let parsed = tokio::task::spawn_blocking(move || c.parse_records(&body, &name))
-        .await
-        .map_err(|e| Error::Failed(format!("parser task failed: {e}")))??;
+    let parsed = client.parse_records_off_thread(body, &info.name).await?;
     if let Some(why) = parsed.short_arrays {
         return Err(Error::Failed(format!("collection {:?}: cannot read records back: {why}", info.name)));
     }
