@@ -88,6 +88,41 @@ pub struct PartEntry {
     pub blake3: String,
 }
 
+impl CollectionEntry {
+    /// An entry for records written here rather than exported (transform output, generated
+    /// data): no source counts.
+    pub fn written(
+        name: String,
+        id: String,
+        metadata: Option<Metadata>,
+        configuration: Option<Value>,
+        space: String,
+        dimension: Option<usize>,
+        w: super::writer::WrittenCollection,
+    ) -> Self {
+        Self {
+            name,
+            id,
+            metadata,
+            configuration,
+            space,
+            dimension,
+            count: w.count,
+            source_count_before: None,
+            source_count_after: None,
+            changed_during_export: false,
+            records_digest: w.digest.to_hex(),
+            parts: w.parts,
+        }
+    }
+}
+
+/// A stable, UUID-shaped collection id derived from `seed`, for collections no server named.
+pub fn derived_id(seed: &str) -> String {
+    let h = blake3::hash(seed.as_bytes()).to_hex();
+    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
 impl Manifest {
     pub fn new(source: Option<Source>, collections: Vec<CollectionEntry>) -> Self {
         Self {

@@ -38,8 +38,8 @@ impl Default for WriterOptions {
     }
 }
 
-/// The result of writing one collection.
-#[derive(Debug, Clone)]
+/// The result of writing one collection (the default: no records, no parts).
+#[derive(Debug, Clone, Default)]
 pub struct WrittenCollection {
     pub parts: Vec<PartEntry>,
     pub digest: RecordsDigest,

@@ -26,10 +26,10 @@ use serde_json::json;
 
 use crate::error::{Error, Result};
 use crate::progress::Progress;
-use crate::snapshot::manifest::{MANIFEST_FILE, Tool, write_file_atomic};
+use crate::snapshot::manifest::{MANIFEST_FILE, Tool, derived_id, write_file_atomic};
 use crate::snapshot::reader::Snapshot;
 use crate::snapshot::writer::WriterOptions;
-use crate::snapshot::{CollectionEntry, FileHash, Manifest, RecordsDigest};
+use crate::snapshot::{CollectionEntry, FileHash, Manifest};
 use report::{REPORT_FILE, Report, TransformSummary};
 
 /// A validated transform request (built from the command line).
@@ -178,27 +178,17 @@ fn entry(
     spec: &str,
     input: &str,
 ) -> CollectionEntry {
-    let (parts, digest, count) = match w {
-        Some(w) => (w.parts, w.digest, w.count),
-        None => (Vec::new(), RecordsDigest::default(), 0),
-    };
-    // A stable, UUID-shaped id derived from the lineage and the name.
-    let h = blake3::hash(format!("{input}/{spec}/{}", t.name).as_bytes()).to_hex().to_string();
-    let id = format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32]);
-    CollectionEntry {
-        name: t.name.clone(),
+    // A stable id derived from the lineage and the name.
+    let id = derived_id(&format!("{input}/{spec}/{}", t.name));
+    CollectionEntry::written(
+        t.name.clone(),
         id,
-        metadata: t.metadata.clone(),
-        configuration: Some(t.configuration.clone()),
-        space: t.space.clone(),
-        dimension: dim,
-        count,
-        source_count_before: None,
-        source_count_after: None,
-        changed_during_export: false,
-        records_digest: digest.to_hex(),
-        parts,
-    }
+        t.metadata.clone(),
+        Some(t.configuration.clone()),
+        t.space.clone(),
+        dim,
+        w.unwrap_or_default(),
+    )
 }
 
 /// The output directory must be absent or empty: a transform never mixes with other files.

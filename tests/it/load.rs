@@ -77,21 +77,16 @@ fn write_snapshot(root: &Path, cols: &[Synth<'_>]) -> PathBuf {
             w.write_page(&p).unwrap();
         }
         let done = w.finish().unwrap();
-        entries.push(CollectionEntry {
-            name: s.name.into(),
-            id: format!("synthetic-{i}"),
-            metadata: json!({"purpose": "load test", "seed": s.seed}).as_object().cloned(),
-            configuration: Some(json!({"hnsw": {"space": s.space, "ef_construction": 100, "ef_search": 100,
+        entries.push(CollectionEntry::written(
+            s.name.into(),
+            format!("synthetic-{i}"),
+            json!({"purpose": "load test", "seed": s.seed}).as_object().cloned(),
+            Some(json!({"hnsw": {"space": s.space, "ef_construction": 100, "ef_search": 100,
                 "max_neighbors": 16, "resize_factor": 1.2, "sync_threshold": 1000}, "spann": null})),
-            space: s.space.into(),
-            dimension: Some(s.dim),
-            count: done.count,
-            source_count_before: None,
-            source_count_after: None,
-            changed_during_export: false,
-            records_digest: done.digest.to_hex(),
-            parts: done.parts,
-        });
+            s.space.into(),
+            Some(s.dim),
+            done,
+        ));
     }
     Manifest::new(None, entries).write_atomic(&dir).unwrap();
     dir

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use chroma_snap::chroma::{Api, Client, ConnectOptions};
 use chroma_snap::record::{RecordPage, parse_metadata};
+use chroma_snap::snapshot::manifest::derived_id;
 use chroma_snap::snapshot::writer::{CollectionWriter, WriterOptions};
 use chroma_snap::snapshot::{CollectionEntry, Manifest};
 
@@ -78,21 +79,15 @@ fn write_snapshot(dir: &Path, colls: &[data::SourceCollection]) -> chroma_snap::
         let mut w = CollectionWriter::new(dir, &format!("parts/{i:04}"), c.page.dim, WriterOptions::default())?;
         w.write_page(&c.page)?;
         let done = w.finish()?;
-        let h = blake3::hash(c.name.as_bytes()).to_hex().to_string();
-        entries.push(CollectionEntry {
-            name: c.name.clone(),
-            id: format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32]),
-            metadata: Some(legacy_metadata()),
-            configuration: None,
-            space: "cosine".into(),
-            dimension: Some(c.page.dim),
-            count: done.count,
-            source_count_before: None,
-            source_count_after: None,
-            changed_during_export: false,
-            records_digest: done.digest.to_hex(),
-            parts: done.parts,
-        });
+        entries.push(CollectionEntry::written(
+            c.name.clone(),
+            derived_id(&c.name),
+            Some(legacy_metadata()),
+            None,
+            "cosine".into(),
+            Some(c.page.dim),
+            done,
+        ));
     }
     let mut m = Manifest::new(None, entries);
     m.created_at = "2024-03-01T00:00:00Z".into();
