@@ -11,7 +11,7 @@ use super::manifest::{CollectionEntry, Manifest, PartEntry, resolve_part};
 use super::schema::check_part_schema;
 
 /// Rows per batch when reading parts.
-pub const READ_BATCH_ROWS: usize = 4096;
+pub const READ_BATCH_ROWS: usize = 1024;
 
 /// A snapshot directory whose manifest has been read and checked.
 #[derive(Debug, Clone)]

@@ -34,7 +34,7 @@ pub struct WriterOptions {
 
 impl Default for WriterOptions {
     fn default() -> Self {
-        Self { target_part_bytes: 256 << 20, row_group_bytes: 16 << 20, zstd_level: 1, byte_stream_split: true }
+        Self { target_part_bytes: 256 << 20, row_group_bytes: 8 << 20, zstd_level: 1, byte_stream_split: true }
     }
 }
 

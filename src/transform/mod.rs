@@ -108,16 +108,31 @@ pub fn transform(opts: &TransformOptions, progress: &dyn Progress) -> Result<Tra
     let write_parts = !opts.dry_run && opts.out.is_some();
     let mut sink = sink::Sink::new(&plan, opts.out.as_deref(), write_parts, opts.writer.clone(), report)?;
     let bar = progress.bar("transform", Some(records_in), "records");
-    // A window of row groups is decided in parallel, then consumed in order: memory is bounded
-    // by the window, not the snapshot.
-    let window = (2 * rayon::current_num_threads()).max(2);
-    for chunk in tasks.chunks(window) {
-        let results: Vec<Result<Vec<source::Outcome>>> = chunk.par_iter().map(|t| source::process(&plan, t)).collect();
+    // A window of row groups is decided in parallel while the window before it is written, in
+    // order: memory is bounded by two windows, not the snapshot, and reading overlaps writing.
+    let window = (rayon::current_num_threads() / 2).max(1);
+    let consume = |sink: &mut sink::Sink<'_>, chunk: &[source::Task], results: Vec<Result<Vec<source::Outcome>>>| {
         for (t, r) in chunk.iter().zip(results) {
             let outcomes = r?;
             bar.inc(outcomes.len() as u64);
             sink.consume(&t.collection, outcomes)?;
         }
+        Ok::<(), Error>(())
+    };
+    let mut decided: Option<(&[source::Task], Vec<Result<Vec<source::Outcome>>>)> = None;
+    for chunk in tasks.chunks(window) {
+        let (results, written) = rayon::join(
+            || chunk.par_iter().map(|t| source::process(&plan, t)).collect::<Vec<_>>(),
+            || match decided.take() {
+                Some((c, r)) => consume(&mut sink, c, r),
+                None => Ok(()),
+            },
+        );
+        written?;
+        decided = Some((chunk, results));
+    }
+    if let Some((c, r)) = decided.take() {
+        consume(&mut sink, c, r)?;
     }
     bar.finish();
     let (mut report, written) = sink.finish()?;

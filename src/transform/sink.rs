@@ -16,7 +16,7 @@ use super::rules;
 use super::source::{Outcome, Passed};
 use crate::error::Result;
 use crate::record::{RecordPage, RecordRef, parse_metadata};
-use crate::snapshot::convert::{BatchView, page_to_batch};
+use crate::snapshot::convert::page_to_batch;
 use crate::snapshot::writer::{CollectionWriter, WriterOptions, WrittenCollection};
 
 /// Rows per write: fixed, so that part files are the same whatever the window or thread count.
@@ -29,7 +29,10 @@ struct TargetState {
     rejected: u64,
     seen: HashSet<u128>,
     dim: Option<usize>,
+    /// Rows admitted but not yet written (fewer than `WRITE_ROWS`).
     pending: RecordPage,
+    /// Pages of exactly `WRITE_ROWS` rows, waiting for the next write.
+    ready: Vec<RecordPage>,
     writer: Option<CollectionWriter>,
 }
 
@@ -66,6 +69,7 @@ impl<'a> Sink<'a> {
                 seen: HashSet::new(),
                 dim: None,
                 pending: RecordPage::default(),
+                ready: Vec::new(),
                 writer: None,
             })
             .collect();
@@ -158,9 +162,9 @@ impl<'a> Sink<'a> {
         }
         ts.seen.insert(key);
         ts.written += 1;
-        if ts.dim.is_none() {
-            ts.dim = Some(p.embedding.len());
-            ts.pending = RecordPage::with_capacity(p.embedding.len(), WRITE_ROWS);
+        let dim = *ts.dim.get_or_insert(p.embedding.len());
+        if ts.pending.ids.capacity() == 0 {
+            ts.pending = RecordPage::with_capacity(dim, WRITE_ROWS);
         }
         let page = &mut ts.pending;
         page.ids.push(id);
@@ -168,28 +172,31 @@ impl<'a> Sink<'a> {
         page.documents.push(p.document);
         page.uris.push(p.uri);
         page.metadatas.push(p.metadata);
+        if page.len() == WRITE_ROWS {
+            let full = std::mem::replace(page, RecordPage::with_capacity(dim, WRITE_ROWS));
+            ts.ready.push(full);
+        }
         None
     }
 
-    /// Writes every whole batch of `WRITE_ROWS` pending rows (and the rest when `all`), one
-    /// target per thread.
+    /// Writes every ready page of `WRITE_ROWS` rows (and the partial one when `all`), one target
+    /// per thread.
     fn write_full_batches(&mut self, all: bool) -> Result<()> {
         let Some(out) = self.out.as_deref() else {
             for t in &mut self.targets {
-                t.pending.ids.clear();
-                t.pending.embeddings.clear();
-                t.pending.documents.clear();
-                t.pending.uris.clear();
-                t.pending.metadatas.clear();
+                t.ready.clear();
+                t.pending = RecordPage::default();
             }
             return Ok(());
         };
         let out: Arc<Path> = Arc::from(out);
         let opts = &self.opts;
         self.targets.par_iter_mut().enumerate().try_for_each(|(i, t)| -> Result<()> {
-            let n = t.pending.len();
-            let full = if all { n } else { n / WRITE_ROWS * WRITE_ROWS };
-            if full == 0 {
+            if all && !t.pending.is_empty() {
+                let last = std::mem::take(&mut t.pending);
+                t.ready.push(last);
+            }
+            if t.ready.is_empty() {
                 return Ok(());
             }
             let dim = t.dim.expect("a target with rows has a dimension");
@@ -197,16 +204,9 @@ impl<'a> Sink<'a> {
                 t.writer = Some(CollectionWriter::new(&out, &format!("parts/{i:04}"), dim, opts.clone())?);
             }
             let w = t.writer.as_mut().expect("just created");
-            let batch = page_to_batch(&t.pending);
-            let mut at = 0;
-            while at < full {
-                let len = WRITE_ROWS.min(full - at);
-                w.write_batch(&batch.slice(at, len))?;
-                at += len;
+            for page in t.ready.drain(..) {
+                w.write_batch(&page_to_batch(&page))?;
             }
-            let rest = batch.slice(full, n - full);
-            t.pending = BatchView::new(&rest).to_page();
-            t.pending.dim = dim;
             Ok(())
         })
     }

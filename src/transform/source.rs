@@ -18,6 +18,10 @@ use crate::snapshot::convert::BatchView;
 use crate::snapshot::reader::Snapshot;
 use crate::snapshot::schema::check_part_schema;
 
+/// Rows decoded at a time: a whole row group at once costs several times its size in transient
+/// level and value buffers.
+const READ_ROWS: usize = 1024;
+
 /// One row group of one part of one source collection.
 #[derive(Clone)]
 pub struct Task {
@@ -72,7 +76,7 @@ pub fn process(plan: &Plan, task: &Task) -> Result<Vec<Outcome>> {
     let file = File::open(&task.path).map_err(|e| Error::Snapshot(SnapshotError::io(&task.path, e)))?;
     let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, task.meta.clone())
         .with_row_groups(vec![task.row_group])
-        .with_batch_size(task.rows.max(1))
+        .with_batch_size(READ_ROWS)
         .build()
         .map_err(pq)?;
     let mut out = Vec::with_capacity(task.rows);
