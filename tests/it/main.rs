@@ -9,6 +9,7 @@ mod load;
 mod proxy;
 mod snapshot_inputs;
 mod transform;
+mod transform_faults;
 
 use harness::{V0, V1, VERSIONS};
 
