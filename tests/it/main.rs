@@ -4,6 +4,7 @@ mod demo;
 mod docs;
 mod export;
 mod export_faults;
+mod export_proxy;
 mod harness;
 mod load;
 mod proxy;
