@@ -27,6 +27,9 @@ pub struct Connect {
     /// Seconds before a request is abandoned (and retried).
     #[arg(long, default_value_t = 120)]
     pub timeout: u64,
+    /// Retries of a request that failed transiently (reset, timeout, 429, 5xx) before giving up.
+    #[arg(long, default_value_t = 7)]
+    pub retries: u32,
 }
 
 impl Connect {
@@ -37,6 +40,7 @@ impl Connect {
         o.token = self.token.clone().filter(|t| !t.is_empty());
         o.api = self.api.as_deref().map(|a| a.parse::<Api>().map_err(Error::Input)).transpose()?;
         o.timeout = Duration::from_secs(self.timeout.max(1));
+        o.retry.max_attempts = self.retries.saturating_add(1);
         for h in &self.headers {
             let (k, v) =
                 h.split_once(':').ok_or_else(|| Error::Input("--header must look like 'Name: value'".into()))?;

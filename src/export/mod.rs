@@ -1,8 +1,6 @@
 //! Export: list ids → fetch records by id (several pages in flight) → parse → write parts →
 //! manifest, last. A directory gets a manifest only when every collection is complete.
 
-mod outdir;
-
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,6 +13,7 @@ use crate::chroma::{Client, CollectionInfo, ConnectOptions};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::record::RecordPage;
+use crate::snapshot::outdir::{self, Job};
 use crate::snapshot::writer::{CollectionWriter, WriterOptions};
 use crate::snapshot::{CollectionEntry, FileHash, Manifest, RecordsDigest, Source};
 
@@ -82,7 +81,7 @@ pub async fn export(plan: &ExportPlan, progress: &dyn Progress) -> Result<Export
         client.max_batch_size.map_or("?".into(), |n| n.to_string())
     );
     let collections = select(&client, &plan.collections).await?;
-    let guard = outdir::prepare(&plan.out)?;
+    let guard = outdir::prepare(&plan.out, Job::Export)?;
 
     let mut entries = Vec::new();
     let mut summaries = Vec::new();

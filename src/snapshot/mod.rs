@@ -5,6 +5,7 @@
 pub mod convert;
 pub mod digest;
 pub mod manifest;
+pub mod outdir;
 pub mod reader;
 pub mod schema;
 pub mod verify;

@@ -193,10 +193,17 @@ impl CollectionWriter {
         Ok(())
     }
 
-    /// Closes the last part and fsyncs the directory.
+    /// Closes the last part and fsyncs its directory and the directories above it up to the
+    /// root (the root itself is synced when the manifest is written there).
     pub fn finish(mut self) -> Result<WrittenCollection, SnapshotError> {
         self.close_part()?;
-        super::manifest::sync_dir(&self.root.join(&self.rel_dir))?;
+        let mut dir = self.root.join(&self.rel_dir);
+        while dir != self.root {
+            super::manifest::sync_dir(&dir)?;
+            if !dir.pop() {
+                break;
+            }
+        }
         Ok(WrittenCollection { parts: self.parts, digest: self.digest, count: self.count })
     }
 }

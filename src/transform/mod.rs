@@ -5,7 +5,8 @@
 //! Output: parts + `manifest.json` (a snapshot `load` takes), `rejects.parquet` and `report.json`.
 //! Every file is byte-identical across runs and thread counts: work is split by row group,
 //! results are consumed in input order, writes go in fixed-size batches, and the manifest's
-//! `created_at` is the input's.
+//! `created_at` is the input's. An interrupted run leaves no manifest and a
+//! `.chroma-snap/transform-in-progress` marker; rerunning the same command clears its leftovers.
 
 pub mod checks;
 pub mod plan;
@@ -27,6 +28,7 @@ use serde_json::json;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::snapshot::manifest::{MANIFEST_FILE, Tool, derived_id, write_file_atomic};
+use crate::snapshot::outdir::{self, Job};
 use crate::snapshot::reader::Snapshot;
 use crate::snapshot::writer::WriterOptions;
 use crate::snapshot::{CollectionEntry, FileHash, Manifest};
@@ -85,9 +87,7 @@ pub fn transform(opts: &TransformOptions, progress: &dyn Progress) -> Result<Tra
         }
     }
     let tasks = source::tasks(&snap)?;
-    if let Some(out) = &opts.out {
-        prepare_out(out)?;
-    }
+    let guard = opts.out.as_deref().map(|out| outdir::prepare(out, Job::Transform)).transpose()?;
     let records_in: u64 = snap.manifest.collections.iter().map(|c| c.count).sum();
     let report = Report {
         input_manifest_blake3: input_blake3.clone(),
@@ -177,6 +177,9 @@ pub fn transform(opts: &TransformOptions, progress: &dyn Progress) -> Result<Tra
             manifest_blake3 = Some(h.0.to_hex());
         }
     }
+    if let Some(g) = guard {
+        g.complete()?;
+    }
     Ok(TransformSummary {
         report,
         out: opts.out.clone(),
@@ -204,18 +207,4 @@ fn entry(
         dim,
         w.unwrap_or_default(),
     )
-}
-
-/// The output directory must be absent or empty: a transform never mixes with other files.
-fn prepare_out(out: &Path) -> Result<()> {
-    if out.exists() {
-        let mut entries = fs::read_dir(out).map_err(|e| Error::Failed(format!("{}: {e}", out.display())))?;
-        if entries.next().is_some() {
-            return Err(Error::Input(format!(
-                "{} is not empty; choose a new --out directory (a transform never overwrites)",
-                out.display()
-            )));
-        }
-    }
-    fs::create_dir_all(out).map_err(|e| Error::Failed(format!("{}: {e}", out.display())))
 }

@@ -20,9 +20,9 @@ fn parts_and_digest(out: &Path) -> (String, Vec<String>) {
 }
 
 /// A tiny deterministic generator for kill points (splitmix64).
-struct Rng(u64);
+pub struct Rng(pub u64);
 impl Rng {
-    fn next_f64(&mut self) -> f64 {
+    pub fn next_f64(&mut self) -> f64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);

@@ -1,5 +1,6 @@
 //! Load against real servers: export → load → read back with the official Python client, kill -9
-//! and rerun, faults from a proxy, a batch beyond the 1.x body limit, rollback with replace.
+//! at seeded random points and rerun, faults from a proxy (resets, 5xx/429, slow, truncated and
+//! stalled answers), a batch beyond the 1.x body limit, rollback with replace.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -13,6 +14,7 @@ use chroma_snap::snapshot::{CollectionEntry, Manifest};
 use serde_json::{Map, Value, json};
 
 use crate::export::{ok, snap, tmp, typed};
+use crate::export_faults::Rng;
 use crate::harness::{self, Server, V0, V1};
 use crate::proxy::{Fault, Proxy};
 
@@ -398,34 +400,49 @@ fn batch_lines(journal: &Path) -> usize {
 }
 
 #[test]
-fn kill_9_at_early_middle_and_last_batch_then_rerun_is_exact() {
+fn kill_9_at_ten_seeded_random_points_then_rerun_is_exact() {
+    const BATCHES: usize = 25;
     let dir = tmp();
-    let s = write_snapshot(dir.path(), &[Synth { name: "docs", n: 2000, dim: 256, space: "l2", seed: 5, docs: true }]);
+    let s = write_snapshot(dir.path(), &[Synth { name: "docs", n: 1000, dim: 32, space: "l2", seed: 5, docs: true }]);
     let server = harness::shared(V1);
     let want = snapshot_dump(&s, "docs");
-    for (point, after) in [("early", 1), ("middle", 10), ("last", 19)] {
+    let mut rng = Rng(20261126);
+    let mut killed_midway = 0;
+    for i in 0..10 {
+        // Kill once this many batches are journalled (0: after a random pause of up to 300 ms,
+        // while the collection is being created).
+        let after = (rng.next_f64() * BATCHES as f64) as usize;
+        let pause = Duration::from_secs_f64(rng.next_f64() * 0.3);
         let name = harness::unique("kill");
         let journal = dir.path().join(format!("{name}.jsonl"));
         let map = format!("docs={name}");
-        let args = ["--collection", &map, "--batch-size", "100", "--journal", journal.to_str().unwrap()];
+        let args = ["--collection", &map, "--batch-size", "40", "--journal", journal.to_str().unwrap()];
         let mut child = load_cmd(&s, &server.url, &args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        if after == 0 {
+            std::thread::sleep(pause);
+        }
         let deadline = Instant::now() + Duration::from_secs(120);
-        while batch_lines(&journal) < after {
-            assert!(Instant::now() < deadline, "{point}: no progress");
-            assert!(child.try_wait().unwrap().is_none(), "{point}: the load ended before it could be killed");
+        while batch_lines(&journal) < after && child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "run {i}: no progress");
             std::thread::sleep(Duration::from_millis(2));
+        }
+        if child.try_wait().unwrap().is_none() {
+            killed_midway += 1;
         }
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         let acked = batch_lines(&journal);
-        eprintln!("{point}: killed with {acked} of 20 batches journalled");
+        eprintln!("run {i}: killed at {after} with {acked} of {BATCHES} batches journalled");
         let summary = load_ok(&s, &server.url, &args);
-        let action = summary["collections"][0]["action"].as_str().unwrap();
-        assert!(["resumed", "loaded already"].contains(&action), "{point}: {action}");
-        assert!(summary["collections"][0]["batches_sent"].as_u64().unwrap() <= (20 - acked) as u64, "{point}");
-        assert_loaded(&summary["collections"][0], true);
-        assert_same_records(point, &want, &server_dump(server, &name), 1);
+        let c = &summary["collections"][0];
+        let action = c["action"].as_str().unwrap();
+        assert!(["created", "resumed", "loaded already"].contains(&action), "run {i}: {action}");
+        assert!(c["batches_sent"].as_u64().unwrap() <= (BATCHES - acked) as u64, "run {i}: {c}");
+        assert_loaded(c, true);
+        assert_eq!(c["comparison"]["target_records"], 1000, "run {i}: {c}");
+        assert_same_records(&format!("run {i}"), &want, &server_dump(server, &name), 1);
     }
+    assert!(killed_midway >= 8, "only {killed_midway} of 10 kills hit a running load");
 }
 
 #[test]
@@ -500,6 +517,54 @@ fn resets_503_429_and_slow_answers_are_survived() {
     assert_eq!(forwarded, 10, "each batch reached the server once");
     let direct = verify_against(&s, &server.url, &map);
     assert_eq!(direct["against"][0]["different_count"], 0);
+}
+
+#[test]
+fn truncated_answers_and_stalls_past_the_timeout_are_survived_and_permanent_ones_stop() {
+    let dir = tmp();
+    let s = write_snapshot(dir.path(), &[Synth { name: "docs", n: 600, dim: 16, space: "l2", seed: 16, docs: true }]);
+    let server = harness::shared(V1);
+    let proxy = Proxy::start(&server.url, "/add");
+    // A truncated answer comes after the server applied the add: the retry must not double it.
+    let pass = Fault::Slow(Duration::ZERO);
+    proxy.script([Fault::Truncate, pass.clone(), Fault::Stall, Fault::Truncate, pass.clone(), Fault::Stall, pass]);
+    let name = harness::unique("trunc");
+    let map = format!("docs={name}");
+    let args = ["--collection", &map, "--batch-size", "100", "--concurrency", "1", "--timeout", "2"];
+    let summary = load_ok(&s, &proxy.url, &args);
+    assert_loaded(&summary["collections"][0], true);
+    assert_eq!(summary["collections"][0]["comparison"]["target_records"], 600);
+    let seen = proxy.seen();
+    let count = |pred: fn(&Option<Fault>) -> bool| seen.iter().filter(|x| pred(&x.fault)).count();
+    assert_eq!(count(|f| matches!(f, Some(Fault::Truncate))), 2, "{seen:?}");
+    assert_eq!(count(|f| matches!(f, Some(Fault::Stall))), 2, "{seen:?}");
+    assert_eq!(seen.len(), 6 + 4, "six batches, each acknowledged once, and four faulted attempts");
+    let i = seen.iter().position(|x| matches!(x.fault, Some(Fault::Stall))).unwrap();
+    assert!(seen[i + 1].at - seen[i].at >= Duration::from_millis(1950), "the stall lasted until the timeout");
+    assert_eq!(verify_against(&s, &server.url, &map)["against"][0]["different_count"], 0);
+
+    // Always failing: one clear line after the bounded retries, and a rerun can resume.
+    for (label, fault, extra) in [
+        ("500", Fault::Status(500, None), ["--retries", "2", "--timeout", "5"]),
+        ("stall", Fault::Stall, ["--retries", "2", "--timeout", "1"]),
+        ("truncated", Fault::Truncate, ["--retries", "2", "--timeout", "5"]),
+    ] {
+        let proxy = Proxy::start(&server.url, "/add");
+        proxy.always(Some(fault));
+        let name = harness::unique("dead");
+        let map = format!("docs={name}");
+        let started = Instant::now();
+        let out = run(load_cmd(&s, &proxy.url, &[&["--collection", &map, "--concurrency", "1"], &extra[..]].concat()));
+        let took = started.elapsed();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{label}: {err}");
+        let last = err.trim().lines().last().unwrap_or_default();
+        assert!(last.starts_with("error: ") && last.contains(&format!("collection \"{name}\", batch 0")), "{err}");
+        assert!(last.contains("gave up after 3 attempts") && last.contains("rerun the same command"), "{err}");
+        assert_eq!(err.matches("error: ").count(), 1, "{label}: one error line: {err}");
+        assert_eq!(proxy.seen().len(), 3, "{label}: the first batch, tried three times");
+        assert!(took < Duration::from_secs(30), "{label}: took {took:?}");
+    }
 }
 
 #[test]

@@ -4,11 +4,13 @@ mod demo;
 mod docs;
 mod export;
 mod export_faults;
+mod export_proxy;
 mod harness;
 mod load;
 mod proxy;
 mod snapshot_inputs;
 mod transform;
+mod transform_faults;
 
 use harness::{V0, V1, VERSIONS};
 

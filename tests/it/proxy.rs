@@ -1,7 +1,8 @@
 //! A tiny fault-injecting HTTP proxy (std only) between chroma-snap and a real server.
 //!
-//! Why: the load must survive connection resets, 503/429 with Retry-After and slow answers, and
-//! stop cleanly on a permanent 400; a real server never does these on demand. The proxy serves
+//! Why: export and load must survive connection resets, 5xx/429 with Retry-After, slow, truncated
+//! and missing answers, and stop cleanly on permanent failures; a real server never does these on
+//! demand. The proxy serves
 //! one request per connection (it answers `Connection: close`), forwards it to the server, and
 //! for requests whose path ends with a chosen suffix applies the next fault of a script.
 #![allow(dead_code)]
@@ -21,6 +22,12 @@ pub enum Fault {
     Status(u16, Option<u64>),
     /// Wait this long, then forward.
     Slow(Duration),
+    /// Forward, then send the answer's headers (its full Content-Length) and only half its body,
+    /// and close the connection.
+    Truncate,
+    /// Read the request and never answer: hold the connection until the client gives up (at most
+    /// five minutes). The request never reaches the server.
+    Stall,
 }
 
 /// What the proxy saw: one entry per request to a matching path.
@@ -140,8 +147,15 @@ fn serve(client: TcpStream, upstream: &str, suffix: &str, shared: &Mutex<Shared>
             return client.flush();
         }
         Some(Fault::Slow(d)) => thread::sleep(d),
-        None => {}
+        Some(Fault::Stall) => {
+            client.set_read_timeout(Some(Duration::from_secs(300)))?;
+            let mut byte = [0u8; 1];
+            let _ = client.read(&mut byte); // returns when the client closes its end
+            return Ok(());
+        }
+        Some(Fault::Truncate) | None => {}
     }
+    let truncate = matches!(fault, Some(Fault::Truncate));
     let mut up = TcpStream::connect(upstream)?;
     let mut req = format!("{}\r\nConnection: close\r\n", head.trim_end());
     for h in &headers {
@@ -153,6 +167,10 @@ fn serve(client: TcpStream, upstream: &str, suffix: &str, shared: &Mutex<Shared>
     up.write_all(&body)?;
     let mut answer = Vec::new();
     up.read_to_end(&mut answer)?;
+    if truncate {
+        let body = answer.windows(4).position(|w| w == b"\r\n\r\n").map_or(answer.len(), |p| p + 4);
+        answer.truncate(body + (answer.len() - body) / 2);
+    }
     // Tell the client this connection ends here, so it never reuses it.
     let split = answer.windows(2).position(|w| w == b"\r\n").map_or(answer.len(), |p| p + 2);
     client.write_all(&answer[..split])?;

@@ -16,7 +16,7 @@ use serde_json::Value;
 
 pub const SPEC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/specs/four-collections.toml");
 
-fn snap_bin() -> Command {
+pub fn snap_bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_chroma-snap"))
 }
 
@@ -47,7 +47,7 @@ fn json(o: &Output) -> Value {
 }
 
 /// blake3 of every file under `dir`, by relative path.
-fn hashes(dir: &Path) -> BTreeMap<String, String> {
+pub fn hashes(dir: &Path) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
