@@ -1,7 +1,7 @@
 //! Export: list ids → fetch records by id (several pages in flight) → parse → write parts →
 //! manifest, last. A directory gets a manifest only when every collection is complete.
 
-mod outdir;
+pub(crate) mod outdir;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -85,9 +85,7 @@ pub fn transform(opts: &TransformOptions, progress: &dyn Progress) -> Result<Tra
         }
     }
     let tasks = source::tasks(&snap)?;
-    if let Some(out) = &opts.out {
-        prepare_out(out)?;
-    }
+    let guard = opts.out.as_deref().map(|out| crate::export::outdir::prepare_for(out, "transform")).transpose()?;
     let records_in: u64 = snap.manifest.collections.iter().map(|c| c.count).sum();
     let report = Report {
         input_manifest_blake3: input_blake3.clone(),
@@ -162,6 +160,9 @@ pub fn transform(opts: &TransformOptions, progress: &dyn Progress) -> Result<Tra
             manifest_blake3 = Some(h.0.to_hex());
         }
     }
+    if let Some(g) = guard {
+        g.complete()?;
+    }
     Ok(TransformSummary {
         report,
         out: opts.out.clone(),
@@ -189,18 +190,4 @@ fn entry(
         dim,
         w.unwrap_or_default(),
     )
-}
-
-/// The output directory must be absent or empty: a transform never mixes with other files.
-fn prepare_out(out: &Path) -> Result<()> {
-    if out.exists() {
-        let mut entries = fs::read_dir(out).map_err(|e| Error::Failed(format!("{}: {e}", out.display())))?;
-        if entries.next().is_some() {
-            return Err(Error::Input(format!(
-                "{} is not empty; choose a new --out directory (a transform never overwrites)",
-                out.display()
-            )));
-        }
-    }
-    fs::create_dir_all(out).map_err(|e| Error::Failed(format!("{}: {e}", out.display())))
 }
