@@ -8,6 +8,8 @@
 //! `created_at` is the input's.
 
 pub mod checks;
+#[cfg(test)]
+mod fuzz;
 pub mod plan;
 pub mod rejects;
 pub mod report;
