@@ -12,6 +12,7 @@
 pub mod chroma;
 pub mod error;
 pub mod export;
+pub mod fsmode;
 pub mod inspect;
 pub mod load;
 pub mod progress;

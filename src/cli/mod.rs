@@ -33,6 +33,10 @@ pub struct Cli {
     /// How to show progress (auto: bars on a terminal, log lines otherwise).
     #[arg(long, global = true, value_enum, default_value_t = ProgressArg::Auto)]
     pub progress: ProgressArg,
+    /// Create files and directories as the umask allows (default: owner only, files 0600 and
+    /// directories 0700: snapshots, journals, rejects and reports hold a whole database).
+    #[arg(long, global = true)]
+    pub shared_perms: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -77,6 +81,7 @@ impl Cli {
 }
 
 pub fn run(cli: Cli) -> Result<u8> {
+    chroma_snap::fsmode::set_shared(cli.shared_perms);
     let progress = cli.progress();
     match cli.command {
         Command::Export(a) => export::run(a, progress.as_ref()),

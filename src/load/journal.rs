@@ -2,7 +2,7 @@
 //! lets a rerun carry on where a killed load stopped. A lock file keeps two loads off one journal.
 
 use std::collections::{BTreeSet, HashMap};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -143,10 +143,10 @@ impl Journal {
     pub fn open(path: &Path) -> Result<Self> {
         let io = |p: &Path, e: std::io::Error| Error::Failed(format!("journal {}: {e}", p.display()));
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+            crate::fsmode::create_dir_all(dir).map_err(|e| io(dir, e))?;
         }
         let lock_path = lock_path(path);
-        let lock = OpenOptions::new()
+        let lock = crate::fsmode::options()
             .create(true)
             .truncate(false)
             .write(true)
@@ -159,7 +159,7 @@ impl Journal {
                 lock_path.display()
             )));
         }
-        let mut file = OpenOptions::new()
+        let mut file = crate::fsmode::options()
             .create(true)
             .truncate(false)
             .read(true)
@@ -280,7 +280,7 @@ mod tests {
             j.append(Line::Batch { dst: "d".into(), index: 0, rows: 10 }).unwrap();
         }
         // A load killed halfway through writing a line.
-        OpenOptions::new()
+        std::fs::OpenOptions::new()
             .append(true)
             .open(&path)
             .unwrap()

@@ -1,4 +1,5 @@
-//! Load: snapshot → chroma. Check every part's hash → connect → per collection: decide (create,
+//! Load: snapshot → chroma. Connect → pre-flight (every part's hash, every record against the
+//! target's write rules) → per collection: decide (create,
 //! resume, replace, append) → cut deterministic batches → send several in flight, journalling each
 //! acknowledged batch → read the target back and compare it with the snapshot.
 
@@ -7,6 +8,7 @@ pub mod body;
 mod decide;
 pub mod drift;
 pub mod journal;
+pub mod preflight;
 pub mod readback;
 mod send;
 pub mod settings;
@@ -121,7 +123,6 @@ pub async fn load(plan: &LoadPlan, progress: &dyn Progress) -> Result<LoadSummar
     let snap = Snapshot::open(&plan.snapshot)?;
     let manifest_blake3 = manifest_hash(&plan.snapshot)?;
     let pairs = select(&snap, &plan.collections)?;
-    check_parts(&plan.snapshot)?;
 
     let client = Client::connect(&plan.connect).await?;
     tracing::info!(
@@ -133,6 +134,9 @@ pub async fn load(plan: &LoadPlan, progress: &dyn Progress) -> Result<LoadSummar
         client.supports_base64
     );
     let limits = limits_for(&client, plan);
+    // Only GETs went out so far: refuse a damaged or unloadable snapshot before any write.
+    let names = pairs.iter().map(|(e, _)| e.name.clone()).collect();
+    preflight::check(&plan.snapshot, &preflight::WriteRules::for_target(&client, limits, names))?;
     let mut summary = LoadSummary {
         snapshot: plan.snapshot.clone(),
         manifest_blake3: manifest_blake3.clone(),
@@ -223,19 +227,6 @@ pub fn select<'a>(snap: &'a Snapshot, names: &[(String, String)]) -> Result<Vec<
         out.push((entry, dst.clone()));
     }
     Ok(out)
-}
-
-/// Refuses a damaged snapshot before anything is sent.
-fn check_parts(dir: &std::path::Path) -> Result<()> {
-    let report = tokio::task::block_in_place(|| crate::snapshot::verify::verify(dir))?;
-    if !report.ok() {
-        return Err(Error::Input(format!(
-            "{} is damaged, nothing was sent: {}",
-            dir.display(),
-            report.problems.join("; ")
-        )));
-    }
-    Ok(())
 }
 
 /// Batch limits for this server: count (flag, max_batch_size, Chroma Cloud) and body bytes.

@@ -183,7 +183,11 @@ impl Manifest {
 /// Writes a small file atomically: temp file, fsync, rename, fsync of the directory.
 pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), SnapshotError> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir).map_err(|e| SnapshotError::io(dir, e))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .permissions(crate::fsmode::temp_permissions())
+        .tempfile_in(dir)
+        .map_err(|e| SnapshotError::io(dir, e))?;
     tmp.write_all(bytes).map_err(|e| SnapshotError::io(tmp.path(), e))?;
     tmp.as_file().sync_all().map_err(|e| SnapshotError::io(tmp.path(), e))?;
     tmp.persist(path).map_err(|e| SnapshotError::io(path, e.error))?;

@@ -1,6 +1,7 @@
 //! A command's output directory: refuse to overwrite a snapshot or foreign files; clear the
 //! leftovers of an interrupted run of the same command; mark the directory as in progress until
-//! the end, so a half-written directory is never mistaken for a finished one.
+//! the end, so a half-written directory is never mistaken for a finished one. Directories are
+//! created owner-only unless asked otherwise (see `fsmode`).
 
 use std::fs;
 use std::io::Write;
@@ -9,6 +10,7 @@ use std::path::{Path, PathBuf};
 use super::manifest::{MANIFEST_FILE, sync_dir};
 use super::verify::STATE_DIR;
 use crate::error::{Error, Result};
+use crate::fsmode;
 
 /// The command writing a directory; it names the marker (`.chroma-snap/<command>-in-progress`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,8 +63,8 @@ pub fn prepare(out: &Path, job: Job) -> Result<Guard> {
         }
     }
     let state = out.join(STATE_DIR);
-    fs::create_dir_all(&state).map_err(|e| io(&state, e))?;
-    let mut f = fs::File::create(&marker).map_err(|e| io(&marker, e))?;
+    fsmode::create_dir_all(&state).map_err(|e| io(&state, e))?;
+    let mut f = fsmode::create_file(&marker).map_err(|e| io(&marker, e))?;
     f.write_all(format!("a {} into this directory has not finished\n", job.name()).as_bytes())
         .and_then(|()| f.sync_all())
         .map_err(|e| io(&marker, e))?;

@@ -13,6 +13,7 @@ use super::convert::BatchView;
 use super::digest::{FileHash, RecordsDigest};
 use super::manifest::{CollectionEntry, MANIFEST_FILE, PartEntry};
 use super::reader::{PartReader, READ_BATCH_ROWS, Snapshot};
+use crate::record::RecordRef;
 
 /// Directory reserved for tool state beside a snapshot (load journals, locks); verify ignores it.
 pub const STATE_DIR: &str = ".chroma-snap";
@@ -26,6 +27,31 @@ pub struct VerifyReport {
     pub collections: Vec<CollectionCheck>,
     /// Every problem found, each naming its collection and part or file.
     pub problems: Vec<String>,
+    /// What a [`RecordCheck`] found (empty for a plain verify), each naming collection, part and
+    /// record; at most [`RECORD_PROBLEMS_PER_PART`] per part.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub record_problems: Vec<String>,
+}
+
+/// A check of every record of the collections it chooses, run in the same pass as the integrity
+/// checks (load's pre-flight). `wants` picks collections; `check` says what is wrong with a record.
+pub trait RecordCheck: Sync {
+    fn wants(&self, c: &CollectionEntry) -> bool;
+    fn check(&self, c: &CollectionEntry, r: &RecordRef<'_>) -> Option<String>;
+}
+
+/// Record problems kept per part (the rest are counted).
+pub const RECORD_PROBLEMS_PER_PART: usize = 5;
+
+struct NoCheck;
+
+impl RecordCheck for NoCheck {
+    fn wants(&self, _: &CollectionEntry) -> bool {
+        false
+    }
+    fn check(&self, _: &CollectionEntry, _: &RecordRef<'_>) -> Option<String> {
+        None
+    }
 }
 
 impl VerifyReport {
@@ -49,6 +75,7 @@ struct PartResult {
     /// A 64-bit hash of every id, to find duplicates across parts without holding the ids.
     id_hashes: Vec<u64>,
     problems: Vec<String>,
+    record_problems: Vec<String>,
 }
 
 fn id_hash(id: &str) -> u64 {
@@ -58,8 +85,16 @@ fn id_hash(id: &str) -> u64 {
     h.finish()
 }
 
-fn check_part(snap: &Snapshot, coll: &CollectionEntry, part: &PartEntry) -> PartResult {
-    let mut res = PartResult { rows: 0, digest: RecordsDigest::default(), id_hashes: Vec::new(), problems: Vec::new() };
+fn check_part(snap: &Snapshot, coll: &CollectionEntry, part: &PartEntry, rc: &dyn RecordCheck) -> PartResult {
+    let mut res = PartResult {
+        rows: 0,
+        digest: RecordsDigest::default(),
+        id_hashes: Vec::new(),
+        problems: Vec::new(),
+        record_problems: Vec::new(),
+    };
+    let wants = rc.wants(coll);
+    let mut bad_records = 0usize;
     let here = format!("collection {:?}, part {}", coll.name, part.path);
     let path = match snap.part_path(coll, part) {
         Ok(p) => p,
@@ -104,6 +139,12 @@ fn check_part(snap: &Snapshot, coll: &CollectionEntry, part: &PartEntry) -> Part
                 for r in BatchView::new(&b).records() {
                     res.digest.add(&r);
                     res.id_hashes.push(id_hash(r.id));
+                    if let Some(why) = wants.then(|| rc.check(coll, &r)).flatten() {
+                        bad_records += 1;
+                        if res.record_problems.len() < RECORD_PROBLEMS_PER_PART {
+                            res.record_problems.push(format!("{here}, record {:?}: {why}", r.id));
+                        }
+                    }
                 }
                 res.rows += b.num_rows() as u64;
             }
@@ -116,11 +157,20 @@ fn check_part(snap: &Snapshot, coll: &CollectionEntry, part: &PartEntry) -> Part
     if res.rows != part.rows {
         res.problems.push(format!("{here}: {} rows, the manifest says {}", res.rows, part.rows));
     }
+    if bad_records > res.record_problems.len() {
+        let more = bad_records - res.record_problems.len();
+        res.record_problems.push(format!("{here}: {more} more record(s) like these"));
+    }
     res
 }
 
 /// Checks every part in parallel, then every collection's digest, then stray files.
 pub fn verify(dir: &Path) -> Result<VerifyReport, SnapshotError> {
+    verify_with(dir, &NoCheck)
+}
+
+/// [`verify`], also running `rc` on every record of the collections it wants, in the same pass.
+pub fn verify_with(dir: &Path, rc: &dyn RecordCheck) -> Result<VerifyReport, SnapshotError> {
     let snap = Snapshot::open(dir)?;
     let jobs: Vec<(usize, &CollectionEntry, &PartEntry)> = snap
         .manifest
@@ -129,9 +179,11 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, SnapshotError> {
         .enumerate()
         .flat_map(|(i, c)| c.parts.iter().map(move |p| (i, c, p)))
         .collect();
-    let results: Vec<(usize, PartResult)> = jobs.par_iter().map(|(i, c, p)| (*i, check_part(&snap, c, p))).collect();
+    let results: Vec<(usize, PartResult)> =
+        jobs.par_iter().map(|(i, c, p)| (*i, check_part(&snap, c, p, rc))).collect();
 
     let mut problems = Vec::new();
+    let mut record_problems = Vec::new();
     let mut per: BTreeMap<usize, (u64, RecordsDigest, bool, Vec<u64>)> = BTreeMap::new();
     for (i, r) in results {
         let e = per.entry(i).or_default();
@@ -140,6 +192,7 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, SnapshotError> {
         e.2 |= !r.problems.is_empty();
         e.3.extend(r.id_hashes);
         problems.extend(r.problems);
+        record_problems.extend(r.record_problems);
     }
     let mut collections = Vec::new();
     for (i, c) in snap.manifest.collections.iter().enumerate() {
@@ -178,7 +231,7 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, SnapshotError> {
         });
     }
     problems.extend(stray_files(&snap)?);
-    Ok(VerifyReport { collections, problems })
+    Ok(VerifyReport { collections, problems, record_problems })
 }
 
 /// Ids that occur more than once in a collection, with their counts. The hashes find candidates;

@@ -71,6 +71,21 @@ struct OpenPart {
     rows: u64,
 }
 
+/// A failed write is an I/O failure (a full disk, a file-size limit), not a bad input: keep the
+/// `io::Error` that Parquet wraps so the message and the exit code say so.
+fn write_error(path: &Path, e: parquet::errors::ParquetError) -> SnapshotError {
+    match e {
+        parquet::errors::ParquetError::External(inner) => match inner.downcast::<std::io::Error>() {
+            Ok(io) => SnapshotError::io(path, *io),
+            Err(other) => SnapshotError::Parquet {
+                path: path.to_path_buf(),
+                source: parquet::errors::ParquetError::External(other),
+            },
+        },
+        other => SnapshotError::Parquet { path: path.to_path_buf(), source: other },
+    }
+}
+
 /// Writes the parts of one collection under `root/rel_dir/`.
 pub struct CollectionWriter {
     root: PathBuf,
@@ -86,7 +101,7 @@ pub struct CollectionWriter {
 impl CollectionWriter {
     pub fn new(root: &Path, rel_dir: &str, dim: usize, opts: WriterOptions) -> Result<Self, SnapshotError> {
         let dir = root.join(rel_dir);
-        fs::create_dir_all(&dir).map_err(|e| SnapshotError::io(&dir, e))?;
+        crate::fsmode::create_dir_all(&dir).map_err(|e| SnapshotError::io(&dir, e))?;
         Ok(Self {
             root: root.to_path_buf(),
             rel_dir: rel_dir.to_owned(),
@@ -138,7 +153,7 @@ impl CollectionWriter {
             self.open = Some(self.start_part()?);
         }
         let part = self.open.as_mut().expect("just opened");
-        part.writer.write(batch).map_err(|e| SnapshotError::Parquet { path: part.tmp.clone(), source: e })?;
+        part.writer.write(batch).map_err(|e| write_error(&part.tmp, e))?;
         part.rows += batch.num_rows() as u64;
         let size = part.writer.bytes_written() + part.writer.in_progress_size();
         if size as u64 >= self.opts.target_part_bytes {
@@ -167,18 +182,17 @@ impl CollectionWriter {
         let n = self.parts.len();
         let rel = format!("{}/part-{n:06}.parquet", self.rel_dir);
         let tmp = self.root.join(format!("{rel}.tmp"));
-        let file = File::create(&tmp).map_err(|e| SnapshotError::io(&tmp, e))?;
+        let file = crate::fsmode::create_file(&tmp).map_err(|e| SnapshotError::io(&tmp, e))?;
         let sink =
             HashingWriter { inner: BufWriter::with_capacity(1 << 20, file), hasher: blake3::Hasher::new(), bytes: 0 };
         let writer = ArrowWriter::try_new(sink, super::schema::part_schema(self.dim), Some(self.props()))
-            .map_err(|e| SnapshotError::Parquet { path: tmp.clone(), source: e })?;
+            .map_err(|e| write_error(&tmp, e))?;
         Ok(OpenPart { writer, tmp, rel, rows: 0 })
     }
 
     fn close_part(&mut self) -> Result<(), SnapshotError> {
         let Some(part) = self.open.take() else { return Ok(()) };
-        let sink =
-            part.writer.into_inner().map_err(|e| SnapshotError::Parquet { path: part.tmp.clone(), source: e })?;
+        let sink = part.writer.into_inner().map_err(|e| write_error(&part.tmp, e))?;
         let HashingWriter { inner, hasher, bytes } = sink;
         let file = inner.into_inner().map_err(|e| SnapshotError::io(&part.tmp, e.into_error()))?;
         file.sync_all().map_err(|e| SnapshotError::io(&part.tmp, e))?;

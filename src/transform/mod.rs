@@ -9,6 +9,8 @@
 //! `.chroma-snap/transform-in-progress` marker; rerunning the same command clears its leftovers.
 
 pub mod checks;
+#[cfg(test)]
+mod fuzz;
 pub mod plan;
 pub mod rejects;
 pub mod report;

@@ -82,7 +82,7 @@ impl RejectsWriter {
     pub fn create(dir: &Path) -> Result<Self> {
         let dest = dir.join(REJECTS_FILE);
         let tmp = dir.join(format!("{REJECTS_FILE}.tmp"));
-        let file = File::create(&tmp).map_err(|e| Error::Failed(format!("{}: {e}", tmp.display())))?;
+        let file = crate::fsmode::create_file(&tmp).map_err(|e| Error::Failed(format!("{}: {e}", tmp.display())))?;
         let props = WriterProperties::builder()
             .set_writer_version(WriterVersion::PARQUET_2_0)
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid level")))

@@ -262,13 +262,12 @@ fn verify_catches_flipped_byte_truncation_and_missing_part() {
     ok(&["verify", out.to_str().unwrap()]);
 }
 
-/// One line on stderr, starting with `error:`, a non-zero exit, and no snapshot written.
-fn fails_in_one_line(args: &[&str], needle: &str) {
+/// One line on stderr, starting with `error:`, exit `code`, and no snapshot written.
+fn fails_in_one_line(args: &[&str], code: i32, needle: &str) {
     let started = std::time::Instant::now();
     let res = snap(args);
     let stderr = String::from_utf8_lossy(&res.stderr).into_owned();
-    assert!(!res.status.success(), "{args:?} should fail");
-    assert_ne!(res.status.code(), Some(101), "{args:?} panicked:\n{stderr}");
+    assert_eq!(res.status.code(), Some(code), "{args:?}:\n{stderr}");
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.contains(" INFO ")).collect();
     assert_eq!(lines.len(), 1, "{args:?}: expected one error line, got:\n{stderr}");
     assert!(lines[0].starts_with("error: ") && lines[0].contains(needle), "{args:?}: {needle:?} not in {stderr}");
@@ -283,7 +282,7 @@ fn connection_and_server_errors_are_one_clear_line() {
     // Nothing listens on this port.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let dead = format!("http://127.0.0.1:{port}");
-    fails_in_one_line(&["export", "--from", &dead, "--out", out], &format!("cannot reach ChromaDB at {dead}"));
+    fails_in_one_line(&["export", "--from", &dead, "--out", out], 1, &format!("cannot reach ChromaDB at {dead}"));
 
     // Something that is not Chroma answers on the port.
     let not_chroma = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -297,19 +296,21 @@ fn connection_and_server_errors_are_one_clear_line() {
             let _ = s.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot found");
         }
     });
-    fails_in_one_line(&["export", "--from", &wrong, "--out", out], "does not look like a ChromaDB server");
+    fails_in_one_line(&["export", "--from", &wrong, "--out", out], 1, "does not look like a ChromaDB server");
 
     let v1 = harness::shared(V1);
     fails_in_one_line(
         &["export", "--from", &v1.url, "--out", out, "--collection", "no_such_collection_here"],
+        1,
         "collection \"no_such_collection_here\" not found",
     );
-    fails_in_one_line(&["export", "--from", &v1.url, "--out", out, "--api", "v1"], "does not serve the v1 API");
+    fails_in_one_line(&["export", "--from", &v1.url, "--out", out, "--api", "v1"], 1, "does not serve the v1 API");
 
     let v0 = harness::shared(V0);
-    fails_in_one_line(&["export", "--from", &v0.url, "--out", out, "--api", "v2"], "does not serve the v2 API");
+    fails_in_one_line(&["export", "--from", &v0.url, "--out", out, "--api", "v2"], 1, "does not serve the v2 API");
     fails_in_one_line(
         &["export", "--from", &v0.url, "--out", out, "--collection", "no_such_collection_here"],
+        1,
         "collection \"no_such_collection_here\" not found",
     );
     assert!(!Path::new(out).join("manifest.json").exists());
@@ -322,9 +323,9 @@ fn token_auth_on_the_legacy_server() {
     let dir = tmp();
     let out = dir.path().join("snap");
     let out_s = out.to_str().unwrap();
-    fails_in_one_line(&["export", "--from", &server.url, "--out", out_s], "refused the credentials (401)");
+    fails_in_one_line(&["export", "--from", &server.url, "--out", out_s], 1, "refused the credentials (401)");
     let wrong = snap(&["export", "--from", &server.url, "--out", out_s, "--token", "nope"]);
-    assert!(!wrong.status.success());
+    assert_eq!(wrong.status.code(), Some(1));
     assert!(!String::from_utf8_lossy(&wrong.stderr).contains("nope"), "the token must not be printed");
     // Bearer token via flag, via environment, and via a custom header all work.
     ok(&["export", "--from", &server.url, "--out", out_s, "--token", token, "--quiet"]);
@@ -374,6 +375,7 @@ fn an_export_never_overwrites_and_cleans_its_own_leftovers() {
     ok(&["export", "--from", &server.url, "--out", out_s, "--collection", &name, "--quiet"]);
     fails_in_one_line(
         &["export", "--from", &server.url, "--out", out_s, "--collection", &name],
+        2,
         "already holds a snapshot",
     );
 
@@ -383,6 +385,7 @@ fn an_export_never_overwrites_and_cleans_its_own_leftovers() {
     std::fs::write(foreign.join("notes.txt"), "mine").unwrap();
     fails_in_one_line(
         &["export", "--from", &server.url, "--out", foreign.to_str().unwrap(), "--collection", &name],
+        2,
         "is not empty and holds no snapshot",
     );
 

@@ -1,5 +1,6 @@
 //! Integration tests of chroma-snap against real ChromaDB servers (see harness.rs).
 
+mod bad_inputs;
 mod demo;
 mod docs;
 mod export;
@@ -8,6 +9,7 @@ mod export_proxy;
 mod harness;
 mod load;
 mod proxy;
+mod secrets;
 mod snapshot_inputs;
 mod transform;
 mod transform_faults;

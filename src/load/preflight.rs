@@ -1,0 +1,155 @@
+//! Load's pre-flight: before anything is sent, prove the snapshot intact and every record of the
+//! collections to load writable by the target (Chroma's write rules, shared with transform), in
+//! one pass over the parts. A refusal names the part file, the collection and the record.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use super::batcher::BatchLimits;
+use super::body::{BODY_OVERHEAD, Encoding, record_bytes};
+use crate::chroma::{Api, Client};
+use crate::error::{Error, Result};
+use crate::record::{RecordRef, parse_metadata};
+use crate::snapshot::CollectionEntry;
+use crate::snapshot::verify::{RecordCheck, verify_with};
+use crate::transform::checks::chroma_metadata;
+
+/// The 1.x server's HTTP body limit: a record whose body alone is larger can never be sent.
+pub const SERVER_BODY_LIMIT_V2: usize = 40 << 20;
+
+/// What the target accepts, as far as a record on its own decides it.
+#[derive(Debug, Clone)]
+pub struct WriteRules {
+    /// Snapshot collections that will be loaded.
+    pub collections: HashSet<String>,
+    /// Array metadata values (1.5+; 0.x servers drop them without a word).
+    pub arrays_allowed: bool,
+    pub encoding: Encoding,
+    /// The largest body the server takes, when it has a limit.
+    pub max_body_bytes: Option<usize>,
+}
+
+impl WriteRules {
+    pub fn for_target(client: &Client, limits: BatchLimits, collections: HashSet<String>) -> Self {
+        let v2 = client.api == Api::V2;
+        Self {
+            collections,
+            arrays_allowed: v2,
+            encoding: limits.encoding,
+            max_body_bytes: v2.then_some(SERVER_BODY_LIMIT_V2),
+        }
+    }
+
+    /// Why Chroma would refuse (or silently change) this record, if it would.
+    pub fn problem(&self, dim: usize, r: &RecordRef<'_>) -> Option<String> {
+        let mut why = Vec::new();
+        if r.id.is_empty() {
+            why.push("the id is empty".to_owned());
+        }
+        if let Some(i) = r.embedding.iter().position(|x| !x.is_finite()) {
+            let n = r.embedding.iter().filter(|x| !x.is_finite()).count();
+            why.push(format!("embedding has {n} NaN/Inf value(s), first {} at index {i}", r.embedding[i]));
+        }
+        match r.metadata.map(parse_metadata) {
+            None => {}
+            Some(Err(e)) => why.push(format!("metadata is not a JSON object of finite values: {e}")),
+            Some(Ok(m)) => {
+                let mut reasons = Vec::new();
+                chroma_metadata(&m, self.arrays_allowed, &mut reasons);
+                why.extend(reasons.into_iter().map(|x| match x.field {
+                    Some(k) if !x.rule.starts_with("chroma.key") => format!("metadata key {k:?}: {}", x.message),
+                    _ => x.message,
+                }));
+            }
+        }
+        if let Some(limit) = self.max_body_bytes {
+            let size = BODY_OVERHEAD + record_bytes(self.encoding, r.id, dim, r.document, r.uri, r.metadata);
+            if size > limit {
+                why.push(format!(
+                    "the record alone needs a {size}-byte request, over the target's {} MiB limit",
+                    limit >> 20
+                ));
+            }
+        }
+        (!why.is_empty()).then(|| why.join("; "))
+    }
+}
+
+impl RecordCheck for WriteRules {
+    fn wants(&self, c: &CollectionEntry) -> bool {
+        self.collections.contains(&c.name)
+    }
+    fn check(&self, c: &CollectionEntry, r: &RecordRef<'_>) -> Option<String> {
+        self.problem(c.dimension.unwrap_or(r.embedding.len()), r)
+    }
+}
+
+/// Refuses a damaged snapshot, or one holding records the target cannot take, before anything
+/// is sent.
+pub fn check(dir: &Path, rules: &WriteRules) -> Result<()> {
+    let report = tokio::task::block_in_place(|| verify_with(dir, rules))?;
+    if !report.ok() {
+        return Err(Error::Input(format!(
+            "{} is damaged, nothing was sent: {}",
+            dir.display(),
+            report.problems.join("; ")
+        )));
+    }
+    if !report.record_problems.is_empty() {
+        return Err(Error::Input(format!(
+            "{} holds records the target cannot take, nothing was sent (fix them with `chroma-snap transform`): {}",
+            dir.display(),
+            report.record_problems.join("; ")
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(arrays: bool, limit: Option<usize>) -> WriteRules {
+        WriteRules {
+            collections: HashSet::new(),
+            arrays_allowed: arrays,
+            encoding: Encoding::Base64,
+            max_body_bytes: limit,
+        }
+    }
+
+    fn rec<'a>(id: &'a str, e: &'a [f32], meta: Option<&'a str>) -> RecordRef<'a> {
+        RecordRef { id, embedding: e, document: Some("doc"), uri: None, metadata: meta }
+    }
+
+    #[test]
+    fn chroma_write_rules() {
+        let r = rules(true, Some(SERVER_BODY_LIMIT_V2));
+        let p = |x: RecordRef<'_>| r.problem(x.embedding.len(), &x);
+        assert_eq!(p(rec("a", &[1.0, 2.0], Some(r#"{"k":[1,2],"f":0.5}"#))), None);
+        assert_eq!(p(rec("a", &[1.0], Some("{}"))), None, "{{}} is sent as null");
+        assert!(p(rec("", &[1.0], None)).unwrap().contains("the id is empty"));
+        let nan = p(rec("a", &[1.0, f32::NAN, f32::INFINITY], None)).unwrap();
+        assert!(nan.contains("2 NaN/Inf value(s), first NaN at index 1"), "{nan}");
+        for (meta, needle) in [
+            (r#"{"x":NaN}"#, "not a JSON object"),
+            (r#"{"x":1e999}"#, "not a JSON object"),
+            ("[1]", "not a JSON object"),
+            (r##"{"#k":1}"##, "\"#k\" starts with '#'"),
+            (r#"{"$k":1}"#, "\"$k\" starts with '$'"),
+            (r#"{"chroma:document":"x"}"#, "\"chroma:document\" is reserved"),
+            (r#"{"":1}"#, "metadata key is empty"),
+            (r#"{"k":null}"#, "metadata key \"k\": null metadata values are refused"),
+            (r#"{"k":18446744073709551615}"#, "does not fit in i64"),
+        ] {
+            let got = p(rec("a", &[1.0], Some(meta))).unwrap_or_default();
+            assert!(got.contains(needle), "{meta}: {needle:?} not in {got:?}");
+        }
+        let arrays = rules(false, None);
+        assert!(arrays.problem(1, &rec("a", &[1.0], Some(r#"{"k":[1]}"#))).unwrap().contains("1.5 or later"));
+        let big = "x".repeat(2000);
+        let r = RecordRef { id: "big", embedding: &[1.0], document: Some(&big), uri: None, metadata: None };
+        assert!(rules(true, Some(1000)).problem(1, &r).unwrap().contains("over the target's 0 MiB limit"));
+        assert_eq!(rules(true, None).problem(1, &r), None, "0.x servers have no body limit");
+    }
+}
