@@ -1,5 +1,6 @@
 //! Integration tests of chroma-snap against real ChromaDB servers (see harness.rs).
 
+mod bench;
 mod demo;
 mod docs;
 mod export;
