@@ -36,6 +36,9 @@ use crate::snapshot::writer::WriterOptions;
 use crate::snapshot::{CollectionEntry, FileHash, Manifest};
 use report::{REPORT_FILE, Report, TransformSummary};
 
+/// The outcomes of a window of row groups, in order.
+type Decided = Vec<Result<Vec<source::Outcome>>>;
+
 /// A validated transform request (built from the command line).
 #[derive(Debug, Clone)]
 pub struct TransformOptions {
@@ -113,7 +116,7 @@ pub fn transform(opts: &TransformOptions, progress: &dyn Progress) -> Result<Tra
     // A window of row groups is decided in parallel while the window before it is written, in
     // order: memory is bounded by two windows, not the snapshot, and reading overlaps writing.
     let window = (rayon::current_num_threads() / 2).max(1);
-    let consume = |sink: &mut sink::Sink<'_>, chunk: &[source::Task], results: Vec<Result<Vec<source::Outcome>>>| {
+    let consume = |sink: &mut sink::Sink<'_>, chunk: &[source::Task], results: Decided| {
         for (t, r) in chunk.iter().zip(results) {
             let outcomes = r?;
             bar.inc(outcomes.len() as u64);
@@ -121,7 +124,7 @@ pub fn transform(opts: &TransformOptions, progress: &dyn Progress) -> Result<Tra
         }
         Ok::<(), Error>(())
     };
-    let mut decided: Option<(&[source::Task], Vec<Result<Vec<source::Outcome>>>)> = None;
+    let mut decided: Option<(&[source::Task], Decided)> = None;
     for chunk in tasks.chunks(window) {
         let (results, written) = rayon::join(
             || chunk.par_iter().map(|t| source::process(&plan, t)).collect::<Vec<_>>(),

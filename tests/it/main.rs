@@ -1,6 +1,7 @@
 //! Integration tests of chroma-snap against real ChromaDB servers (see harness.rs).
 
 mod bad_inputs;
+mod bench;
 mod demo;
 mod docs;
 mod export;

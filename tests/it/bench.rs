@@ -1,0 +1,68 @@
+//! `bin/bench --quick` (what CI runs so the benchmark never rots): every step of the side-by-side
+//! comparison runs at 10,000 records and the report has a row with positive figures for each,
+//! written where `--out` says and never into the committed docs/performance.md.
+
+use std::process::Command;
+
+use crate::harness;
+
+/// (step, tool prefix, rows at least) of every row the report must have at 10,000 records.
+const ROWS: [(&str, &str, usize); 9] = [
+    ("export", "chroma-snap export", 1),
+    ("export", "Python client get", 1),
+    ("export", "raw HTTP get by ids", 2),
+    ("transform", "chroma-snap transform", 2),
+    ("transform", "plain Parquet read+write", 1),
+    ("load", "chroma-snap load", 2),
+    ("load", "Python client add", 1),
+    ("load", "raw HTTP add", 1),
+    ("load", "chroma-snap load --no-verify", 1),
+];
+
+fn number(cell: &str) -> f64 {
+    cell.trim().replace(',', "").trim_end_matches('×').parse().unwrap_or(f64::NAN)
+}
+
+#[test]
+fn the_quick_bench_reports_every_step_at_ten_thousand_records() {
+    let doc = harness::repo().join("docs/performance.md");
+    let before = std::fs::read_to_string(&doc).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("bench.md");
+    let out = Command::new(harness::repo().join("bin/bench"))
+        .args(["--quick", "--out", report.to_str().unwrap()])
+        .current_dir(harness::repo())
+        .output()
+        .expect("run bin/bench");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "bin/bench --quick failed:\n{stderr}");
+    let md = std::fs::read_to_string(&report).unwrap_or_else(|e| panic!("no report at {report:?} ({e}):\n{stderr}"));
+    assert_eq!(std::fs::read_to_string(&doc).unwrap(), before, "--quick must not touch docs/performance.md");
+
+    assert!(md.starts_with("<!-- bench:begin -->") && md.trim_end().ends_with("<!-- bench:end -->"), "{md}");
+    assert!(md.contains("- **Command:** `bin/bench --quick --out "), "{md}");
+    assert!(md.contains("- **Machine:** ") && md.contains(" cores, ") && md.contains("ChromaDB 1.5.9"), "{md}");
+    let header = md.lines().find(|l| l.starts_with("| size | step | tool |")).expect("results table header");
+    let cols: Vec<&str> = header.split('|').map(str::trim).collect();
+    let col = |name: &str| cols.iter().position(|c| *c == name).unwrap_or_else(|| panic!("no column {name}: {header}"));
+    let (rate, wall, records) = (col("records/s"), col("wall s"), col("records"));
+    let rows: Vec<Vec<&str>> =
+        md.lines().filter(|l| l.starts_with("| 10,000 |")).map(|l| l.split('|').map(str::trim).collect()).collect();
+    for (step, tool, at_least) in ROWS {
+        let found: Vec<&Vec<&str>> = rows.iter().filter(|r| r[2] == step && r[3].starts_with(tool)).collect();
+        assert!(found.len() >= at_least, "{at_least} row(s) of {step} / {tool} expected:\n{md}");
+        for r in found {
+            for c in [rate, wall, records] {
+                assert!(number(r[c]) > 0.0, "{step} / {tool}: {} is not a positive number:\n{md}", cols[c]);
+            }
+        }
+    }
+    // The chroma-snap rows are judged against the targets; memory is measured for each.
+    let judged = rows.iter().filter(|r| r[3].starts_with("chroma-snap")).count();
+    assert_eq!(judged, 5, "{md}");
+    for r in rows.iter().filter(|r| r[3].starts_with("chroma-snap")) {
+        assert!(number(r[col("peak RSS MB")]) > 0.0, "{r:?}");
+        assert!(r[col("targets met?")].contains("RSS <200 MB: "), "{r:?}");
+    }
+    assert!(md.contains("Snapshot size (export) against its floor"), "{md}");
+}
