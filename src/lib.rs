@@ -21,3 +21,9 @@ pub mod snapshot;
 pub mod transform;
 
 pub use error::{Error, Result};
+
+/// Property-test cases per property: `PROPTEST_CASES` when set (longer runs), 512 in CI.
+#[cfg(test)]
+pub(crate) fn proptest_cases() -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(512)
+}

@@ -46,7 +46,12 @@ pub fn prepare(out: &Path, job: Job) -> Result<Guard> {
     let io = |p: &Path, e: std::io::Error| Error::Failed(format!("{}: {e}", p.display()));
     if out.exists() {
         let entries: Vec<_> = fs::read_dir(out).map_err(|e| io(out, e))?.filter_map(|e| e.ok()).collect();
-        if !entries.is_empty() {
+        // A run killed between creating the state directory and its marker left only an empty
+        // state directory: that is as good as empty.
+        let only_empty_state = entries.len() == 1
+            && entries[0].file_name() == STATE_DIR
+            && fs::read_dir(entries[0].path()).is_ok_and(|mut d| d.next().is_none());
+        if !entries.is_empty() && !only_empty_state {
             if !marker.exists() {
                 return Err(Error::Input(format!(
                     "{} is not empty and holds no snapshot; refusing to write into it",
@@ -81,5 +86,22 @@ impl Guard {
             let _ = fs::remove_dir(state); // only if empty
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_killed_before_its_marker_can_be_rerun_but_foreign_files_are_refused() {
+        let t = tempfile::tempdir().unwrap();
+        let out = t.path().join("out");
+        fs::create_dir_all(out.join(STATE_DIR)).unwrap();
+        prepare(&out, Job::Transform).expect("an empty state directory is as good as empty").complete().unwrap();
+        fs::write(out.join("notes.txt"), b"mine").unwrap();
+        let err = prepare(&out, Job::Transform).err().expect("foreign files are refused");
+        assert!(err.to_string().contains("is not empty and holds no snapshot"), "{err}");
+        assert!(out.join("notes.txt").exists());
     }
 }

@@ -157,13 +157,8 @@ fn spec() -> impl Strategy<Value = Value> {
         })
 }
 
-/// 512 cases by default (quick in CI); `PROPTEST_CASES=100000` for a long run.
-fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(512)
-}
-
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(cases()))]
+    #![proptest_config(ProptestConfig::with_cases(crate::proptest_cases()))]
 
     /// Any text at all: an error list or a plan, never a panic.
     #[test]

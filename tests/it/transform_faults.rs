@@ -48,11 +48,17 @@ fn transform_killed_at_ten_random_points_then_rerun_is_identical() {
     assert!(parts > 4, "the transform should roll several parts: {expected:?}");
     assert!(expected.contains_key("manifest.json") && !expected.keys().any(|k| k.starts_with(".chroma-snap")));
 
+    // Kill points are seeded times within the reference run; a kill that lands after the run
+    // finished is checked too but not counted, until ten have landed mid-run.
     let mut rng = Rng(20261125);
     let mut killed_midway = 0;
-    for i in 0..10 {
+    let mut attempts = 0;
+    while killed_midway < 10 {
+        attempts += 1;
+        assert!(attempts <= 30, "only {killed_midway} of {attempts} kills hit a running transform");
+        let i = attempts;
         let out = t.path().join(format!("run{i}"));
-        let delay = Duration::from_secs_f64(rng.next_f64() * span * 1.1);
+        let delay = Duration::from_secs_f64(rng.next_f64() * span * 0.9);
         let mut child = transform_cmd(&input, &out).stderr(Stdio::null()).spawn().unwrap();
         std::thread::sleep(delay);
         child.kill().unwrap(); // SIGKILL
@@ -72,6 +78,5 @@ fn transform_killed_at_ten_random_points_then_rerun_is_identical() {
         transform_ok(&input, &out);
         assert_eq!(hashes(&out), expected, "run {i} (killed after {delay:?}) then rerun differs");
     }
-    eprintln!("{killed_midway} of 10 kills hit a running transform (reference run {span:.1}s)");
-    assert!(killed_midway >= 7, "only {killed_midway} of 10 kills hit a running transform");
+    eprintln!("{killed_midway} of {attempts} kills hit a running transform (reference run {span:.1}s)");
 }
