@@ -290,38 +290,20 @@ fn hostile_part_paths_are_refused_by_every_command() {
     run_all(&s, "symlink", 3, &format!("part path \"{rel}\" resolves outside the snapshot"));
 }
 
-/// blake3 of every file under `dir` (the state directory included), by relative path.
-pub fn tree_hashes(dir: &Path) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
-                out.insert(rel, blake3::hash(&std::fs::read(&p).unwrap()).to_hex().to_string());
-            }
-        }
-    }
-    out
-}
-
 #[test]
 fn an_output_directory_holding_a_snapshot_is_left_untouched() {
     let t = tmp();
     let existing = write_snapshot(&t.path().join("existing"), vec![("docs", 4, good(5))]);
     let input = write_snapshot(&t.path().join("input"), vec![("other", 4, good(3))]);
     let spec = one_target_spec(t.path());
-    let before = tree_hashes(&existing);
+    let before = crate::transform::hashes(&existing);
     let e = existing.to_str().unwrap();
     let server = harness::shared(V1);
     let needle = format!("{e} already holds a snapshot (manifest.json); choose another --out");
     refused(&snap(&["export", "--from", &server.url, "--out", e]), 2, &[&needle]);
     let o = snap(&["transform", input.to_str().unwrap(), "--spec", spec.to_str().unwrap(), "--out", e]);
     refused(&o, 2, &[&needle]);
-    assert_eq!(tree_hashes(&existing), before, "the existing snapshot changed");
+    assert_eq!(crate::transform::hashes(&existing), before, "the existing snapshot changed");
     ok(&["verify", e]);
 }
 

@@ -33,24 +33,6 @@ impl Runs {
     }
 }
 
-/// Every file under `dir`, with its bytes.
-fn files(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let bytes = std::fs::read(&p).unwrap();
-                out.push((p, bytes));
-            }
-        }
-    }
-    out
-}
-
 fn contains(hay: &[u8], needle: &str) -> bool {
     hay.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
@@ -135,7 +117,7 @@ fn secrets_never_reach_files_or_output_and_files_are_owner_only() {
             assert!(!contains(&o.stdout, s) && !contains(&o.stderr, s), "{s:?} printed by {what}");
         }
     }
-    let written = files(root);
+    let written = crate::harness::files_under(root);
     assert!(written.iter().any(|(p, _)| p.extension().is_some_and(|x| x == "jsonl")), "journals were searched");
     assert!(written.iter().any(|(p, _)| p.ends_with("report.json")), "reports were searched");
     for (path, bytes) in &written {

@@ -48,20 +48,13 @@ fn json(o: &Output) -> Value {
 
 /// blake3 of every file under `dir`, by relative path.
 pub fn hashes(dir: &Path) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
-                out.insert(rel, blake3::hash(&fs::read(&p).unwrap()).to_hex().to_string());
-            }
-        }
-    }
-    out
+    crate::harness::files_under(dir)
+        .into_iter()
+        .map(|(p, bytes)| {
+            let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+            (rel, blake3::hash(&bytes).to_hex().to_string())
+        })
+        .collect()
 }
 
 #[test]
