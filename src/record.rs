@@ -41,6 +41,15 @@ impl RecordPage {
         self.ids.is_empty()
     }
 
+    /// Drops every row, keeping the buffers for the next ones.
+    pub fn clear(&mut self) {
+        self.ids.clear();
+        self.embeddings.clear();
+        self.documents.clear();
+        self.uris.clear();
+        self.metadatas.clear();
+    }
+
     pub fn embedding(&self, row: usize) -> &[f32] {
         &self.embeddings[row * self.dim..(row + 1) * self.dim]
     }

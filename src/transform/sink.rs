@@ -162,8 +162,9 @@ impl<'a> Sink<'a> {
         }
         ts.seen.insert(key);
         ts.written += 1;
-        let dim = *ts.dim.get_or_insert(p.embedding.len());
-        if ts.pending.ids.capacity() == 0 {
+        let dim = p.embedding.len(); // the target's: a different one was rejected above
+        if ts.dim.is_none() {
+            ts.dim = Some(dim);
             ts.pending = RecordPage::with_capacity(dim, WRITE_ROWS);
         }
         let page = &mut ts.pending;
@@ -183,9 +184,10 @@ impl<'a> Sink<'a> {
     /// per thread.
     fn write_full_batches(&mut self, all: bool) -> Result<()> {
         let Some(out) = self.out.as_deref() else {
+            // A dry run keeps nothing: its pages are emptied in place, buffers kept.
             for t in &mut self.targets {
                 t.ready.clear();
-                t.pending = RecordPage::default();
+                t.pending.clear();
             }
             return Ok(());
         };
