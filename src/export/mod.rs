@@ -15,7 +15,7 @@ use crate::progress::Progress;
 use crate::record::RecordPage;
 use crate::snapshot::outdir::{self, Job};
 use crate::snapshot::writer::{CollectionWriter, WriterOptions};
-use crate::snapshot::{CollectionEntry, FileHash, Manifest, RecordsDigest, Source};
+use crate::snapshot::{CollectionEntry, Manifest, RecordsDigest, Source};
 
 /// A validated export: what to read, from where, into which directory.
 #[derive(Debug, Clone)]
@@ -107,13 +107,8 @@ pub async fn export(plan: &ExportPlan, progress: &dyn Progress) -> Result<Export
         database: client.database.clone(),
     };
     let manifest = Manifest::new(Some(source), entries);
-    manifest.write_atomic(&plan.out)?;
+    let manifest_blake3 = manifest.write_atomic(&plan.out)?.to_hex();
     guard.complete()?;
-    let manifest_blake3 = std::fs::File::open(plan.out.join(crate::snapshot::manifest::MANIFEST_FILE))
-        .and_then(FileHash::of_reader)
-        .map_err(|e| Error::Failed(format!("{}: {e}", plan.out.display())))?
-        .0
-        .to_hex();
     Ok(ExportSummary {
         snapshot: plan.out.clone(),
         manifest_blake3,

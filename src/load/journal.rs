@@ -3,7 +3,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, File};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use fs2::FileExt;
@@ -11,6 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use super::batcher::BatchLimits;
 use crate::error::{Error, Result};
+use crate::snapshot::SnapshotError;
+use crate::snapshot::store::JOURNAL_LIMIT;
+use crate::snapshot::store::bounded::{check_opened, read_bounded, read_limited, refuse_irregular};
 
 /// How records are written into a target collection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -146,7 +150,10 @@ impl Journal {
             crate::fsmode::create_dir_all(dir).map_err(|e| io(dir, e))?;
         }
         let lock_path = lock_path(path);
+        refuse_irregular(&lock_path)?;
+        refuse_irregular(path)?;
         let lock = crate::fsmode::options()
+            .custom_flags(libc::O_NONBLOCK)
             .create(true)
             .truncate(false)
             .write(true)
@@ -159,15 +166,17 @@ impl Journal {
                 lock_path.display()
             )));
         }
+        check_opened(&lock_path, &lock)?;
         let mut file = crate::fsmode::options()
+            .custom_flags(libc::O_NONBLOCK)
             .create(true)
             .truncate(false)
             .read(true)
             .write(true)
             .open(path)
             .map_err(|e| io(path, e))?;
-        let mut text = Vec::new();
-        file.read_to_end(&mut text).map_err(|e| io(path, e))?;
+        check_opened(path, &file)?;
+        let text = read_limited(path, &mut file, JOURNAL_LIMIT)?;
         let mut state = State::default();
         let mut good = 0usize;
         let mut lines = text.split_inclusive(|b| *b == b'\n').peekable();
@@ -199,16 +208,21 @@ impl Journal {
         Ok(Self { path: path.to_path_buf(), file, _lock: lock, state })
     }
 
-    /// Reads a journal without locking or creating anything (for `--dry-run`); `None` if absent.
-    pub fn peek(path: &Path) -> Option<State> {
-        let text = fs::read(path).ok()?;
+    /// Reads a journal without locking or creating anything (for `--dry-run`); `None` if absent
+    /// or unreadable. A journal that is not a regular file, or too large, is refused.
+    pub fn peek(path: &Path) -> Result<Option<State>> {
+        let text = match read_bounded(path, JOURNAL_LIMIT) {
+            Ok(t) => t,
+            Err(SnapshotError::Io { .. }) => return Ok(None),
+            Err(refused) => return Err(refused.into()),
+        };
         let mut state = State::default();
         for raw in text.split(|b| *b == b'\n') {
             if let Ok(line) = serde_json::from_slice::<Line>(raw) {
                 state.apply(line);
             }
         }
-        Some(state)
+        Ok(Some(state))
     }
 
     /// Appends one line and makes it durable before returning.

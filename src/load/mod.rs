@@ -28,8 +28,8 @@ use crate::chroma::{Api, Client, ConnectOptions};
 use crate::error::{Error, Result};
 use crate::progress::{Bar, Progress};
 use crate::record::RecordPage;
+use crate::snapshot::CollectionEntry;
 use crate::snapshot::reader::Snapshot;
-use crate::snapshot::{CollectionEntry, FileHash};
 
 /// What to do when a target collection already exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -121,7 +121,7 @@ pub struct CollectionLoad {
 pub async fn load(plan: &LoadPlan, progress: &dyn Progress) -> Result<LoadSummary> {
     let started = Instant::now();
     let snap = Snapshot::open(&plan.snapshot)?;
-    let manifest_blake3 = manifest_hash(&plan.snapshot)?;
+    let manifest_blake3 = snap.manifest_blake3.to_hex();
     let pairs = select(&snap, &plan.collections)?;
 
     let client = Client::connect(&plan.connect).await?;
@@ -155,7 +155,7 @@ pub async fn load(plan: &LoadPlan, progress: &dyn Progress) -> Result<LoadSummar
         .clone()
         .unwrap_or_else(|| journal::default_path(&plan.snapshot, client.url(), &client.tenant, &client.database));
     if plan.dry_run {
-        let known = Journal::peek(&jpath)
+        let known = Journal::peek(&jpath)?
             .filter(|st| st.manifest_blake3() == Some(manifest_blake3.as_str()))
             .unwrap_or_default();
         for (entry, dst) in &pairs {
@@ -200,14 +200,6 @@ pub async fn load(plan: &LoadPlan, progress: &dyn Progress) -> Result<LoadSummar
     overall.finish();
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
-}
-
-fn manifest_hash(dir: &std::path::Path) -> Result<String> {
-    let path = dir.join(crate::snapshot::manifest::MANIFEST_FILE);
-    let (h, _) = std::fs::File::open(&path)
-        .and_then(FileHash::of_reader)
-        .map_err(|e| Error::Failed(format!("{}: {e}", path.display())))?;
-    Ok(h.to_hex())
 }
 
 /// The `(entry, target name)` pairs to load, in the order asked (all collections when none).

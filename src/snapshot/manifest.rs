@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::SnapshotError;
+use super::digest::FileHash;
+use super::store::{LocalStore, MANIFEST_LIMIT, Store};
 use crate::record::Metadata;
 
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -137,14 +139,20 @@ impl Manifest {
 
     /// Reads and checks `DIR/manifest.json`: format version and every part path.
     pub fn read(dir: &Path) -> Result<Self, SnapshotError> {
-        let path = dir.join(MANIFEST_FILE);
-        let text = match fs::read(&path) {
+        Ok(Self::read_from(&LocalStore::new(dir))?.0)
+    }
+
+    /// Reads and checks the manifest of a store, with the blake3 of the bytes read.
+    pub fn read_from(store: &dyn Store) -> Result<(Self, FileHash), SnapshotError> {
+        let path = store.location(MANIFEST_FILE);
+        let text = match store.read_small(MANIFEST_FILE, MANIFEST_LIMIT) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(SnapshotError::NotASnapshot { dir: dir.to_path_buf() });
+            Err(SnapshotError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                return Err(SnapshotError::NotASnapshot { dir: store.location("") });
             }
-            Err(e) => return Err(SnapshotError::io(&path, e)),
+            Err(e) => return Err(e),
         };
+        let hash = FileHash(*blake3::hash(&text).as_bytes());
         // Look at the version first so a newer manifest is refused for the right reason.
         let probe: Value = serde_json::from_slice(&text)
             .map_err(|e| SnapshotError::BadManifest { path: path.clone(), why: e.to_string() })?;
@@ -166,13 +174,20 @@ impl Manifest {
                 })?;
             }
         }
-        Ok(m)
+        Ok((m, hash))
     }
 
-    /// Writes `DIR/manifest.json` atomically: temp file, fsync, rename, fsync of the directory.
-    pub fn write_atomic(&self, dir: &Path) -> Result<(), SnapshotError> {
+    /// Writes `DIR/manifest.json` atomically (temp file, fsync, rename, fsync of the directory)
+    /// and returns the blake3 of what it wrote.
+    pub fn write_atomic(&self, dir: &Path) -> Result<FileHash, SnapshotError> {
+        self.write_to(&LocalStore::new(dir))
+    }
+
+    /// Writes the manifest into a store, last and atomically; returns the blake3 of its bytes.
+    pub fn write_to(&self, store: &dyn Store) -> Result<FileHash, SnapshotError> {
         let text = serde_json::to_vec_pretty(self).expect("manifest serialises");
-        write_file_atomic(&dir.join(MANIFEST_FILE), &text)
+        store.put_atomic(MANIFEST_FILE, &text)?;
+        Ok(FileHash(*blake3::hash(&text).as_bytes()))
     }
 
     pub fn collection(&self, name: &str) -> Option<&CollectionEntry> {

@@ -1,6 +1,8 @@
 //! The snapshot on disk: a directory with `manifest.json` and Parquet part files.
 //!
 //! This layer never speaks HTTP; it turns record pages into hashed part files and back.
+//! It is the only code that opens, reads, writes, hashes and syncs snapshot files, and it does so
+//! through one storage seam, [`store::Store`] (a local directory today; an object store later).
 
 pub mod convert;
 pub mod digest;
@@ -8,6 +10,8 @@ pub mod manifest;
 pub mod outdir;
 pub mod reader;
 pub mod schema;
+pub mod sidefile;
+pub mod store;
 pub mod verify;
 pub mod writer;
 
@@ -34,6 +38,10 @@ pub enum SnapshotError {
     Parquet { path: PathBuf, source: parquet::errors::ParquetError },
     #[error("{0}")]
     Refused(String),
+    #[error("{}: not a regular file ({kind})", path.display())]
+    NotRegular { path: PathBuf, kind: &'static str },
+    #[error("{}: larger than {}, the limit for this file", path.display(), store::bounded::human(*limit))]
+    TooLarge { path: PathBuf, limit: u64 },
 }
 
 impl SnapshotError {

@@ -1,29 +1,39 @@
-//! Opens a snapshot and streams the record batches of its parts, checking each part's schema.
+//! Opens a snapshot and streams the record batches of its parts, checking each part's schema;
+//! also splits parts into row groups for readers that work on many at once (transform).
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use arrow::record_batch::RecordBatch;
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 
 use super::SnapshotError;
+use super::digest::FileHash;
 use super::manifest::{CollectionEntry, Manifest, PartEntry, resolve_part};
 use super::schema::check_part_schema;
+use super::store::{Blob, LocalStore, Store};
 
 /// Rows per batch when reading parts.
 pub const READ_BATCH_ROWS: usize = 1024;
 
-/// A snapshot directory whose manifest has been read and checked.
+/// A snapshot whose manifest has been read and checked.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     pub root: PathBuf,
     pub manifest: Manifest,
+    /// The blake3 of the manifest bytes that were read.
+    pub manifest_blake3: FileHash,
+    pub store: Arc<dyn Store>,
 }
 
 impl Snapshot {
     pub fn open(dir: &Path) -> Result<Self, SnapshotError> {
-        let manifest = Manifest::read(dir)?;
-        Ok(Self { root: dir.to_path_buf(), manifest })
+        Self::open_store(Arc::new(LocalStore::new(dir)))
+    }
+
+    pub fn open_store(store: Arc<dyn Store>) -> Result<Self, SnapshotError> {
+        let (manifest, manifest_blake3) = Manifest::read_from(store.as_ref())?;
+        Ok(Self { root: store.location(""), manifest, manifest_blake3, store })
     }
 
     /// The file of a part, refusing paths that leave the snapshot directory.
@@ -35,10 +45,15 @@ impl Snapshot {
         })
     }
 
+    /// Opens a part for reading (a regular file inside the snapshot, or refused).
+    pub fn open_part(&self, coll: &CollectionEntry, part: &PartEntry) -> Result<Blob, SnapshotError> {
+        self.part_path(coll, part)?;
+        self.store.open(&part.path)
+    }
+
     /// Streams the batches of one part, after checking its schema against the collection.
     pub fn read_part(&self, coll: &CollectionEntry, part: &PartEntry) -> Result<PartReader, SnapshotError> {
-        let path = self.part_path(coll, part)?;
-        PartReader::open(&path, coll.dimension, READ_BATCH_ROWS)
+        PartReader::new(self.open_part(coll, part)?, coll.dimension, READ_BATCH_ROWS)
     }
 
     /// Every batch of a collection, part after part, in manifest order.
@@ -51,9 +66,61 @@ impl Snapshot {
             Err(e) => Box::new(std::iter::once(Err(e))),
         })
     }
+
+    /// The row groups of every part, in manifest order, checking each part's schema.
+    pub fn row_groups(&self) -> Result<Vec<RowGroup>, SnapshotError> {
+        let mut out = Vec::new();
+        for c in &self.manifest.collections {
+            let name: Arc<str> = Arc::from(c.name.as_str());
+            for p in &c.parts {
+                let blob = self.open_part(c, p)?;
+                let path = blob.path().to_path_buf();
+                let meta = ArrowReaderMetadata::load(&blob, Default::default())
+                    .map_err(|e| SnapshotError::Parquet { path: path.clone(), source: e })?;
+                check_part_schema(meta.schema()).map_err(|why| SnapshotError::BadPart { path: path.clone(), why })?;
+                for (i, rg) in meta.metadata().row_groups().iter().enumerate() {
+                    out.push(RowGroup {
+                        collection: name.clone(),
+                        store: self.store.clone(),
+                        key: p.path.clone(),
+                        path: path.clone(),
+                        meta: meta.clone(),
+                        row_group: i,
+                        rows: usize::try_from(rg.num_rows()).unwrap_or(0),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
 }
 
-/// An iterator over the batches of one part file.
+/// One row group of one part of one collection, readable on its own (on any thread).
+#[derive(Clone)]
+pub struct RowGroup {
+    pub collection: Arc<str>,
+    store: Arc<dyn Store>,
+    key: String,
+    pub path: PathBuf,
+    meta: ArrowReaderMetadata,
+    pub row_group: usize,
+    pub rows: usize,
+}
+
+impl RowGroup {
+    /// Streams the batches of this row group, `batch_rows` rows at a time.
+    pub fn read(&self, batch_rows: usize) -> Result<PartReader, SnapshotError> {
+        let blob = self.store.open(&self.key)?;
+        let inner = ParquetRecordBatchReaderBuilder::new_with_metadata(blob, self.meta.clone())
+            .with_row_groups(vec![self.row_group])
+            .with_batch_size(batch_rows)
+            .build()
+            .map_err(|e| SnapshotError::Parquet { path: self.path.clone(), source: e })?;
+        Ok(PartReader { path: self.path.clone(), inner, rows: self.rows as u64 })
+    }
+}
+
+/// An iterator over the batches of one part file (or of one row group of it).
 pub struct PartReader {
     path: PathBuf,
     inner: ParquetRecordBatchReader,
@@ -61,21 +128,21 @@ pub struct PartReader {
 }
 
 impl PartReader {
-    pub fn open(path: &Path, want_dim: Option<usize>, batch_rows: usize) -> Result<Self, SnapshotError> {
-        let file = File::open(path).map_err(|e| SnapshotError::io(path, e))?;
-        let pq = |e| SnapshotError::Parquet { path: path.to_path_buf(), source: e };
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq)?;
-        let dim = check_part_schema(builder.schema())
-            .map_err(|why| SnapshotError::BadPart { path: path.to_path_buf(), why })?;
+    pub fn new(blob: Blob, want_dim: Option<usize>, batch_rows: usize) -> Result<Self, SnapshotError> {
+        let path = blob.path().to_path_buf();
+        let pq = |e| SnapshotError::Parquet { path: path.clone(), source: e };
+        let builder = ParquetRecordBatchReaderBuilder::try_new(blob).map_err(pq)?;
+        let dim =
+            check_part_schema(builder.schema()).map_err(|why| SnapshotError::BadPart { path: path.clone(), why })?;
         if let Some(want) = want_dim.filter(|w| *w != dim) {
             return Err(SnapshotError::BadPart {
-                path: path.to_path_buf(),
+                path,
                 why: format!("embeddings have {dim} dimensions, the manifest says {want}"),
             });
         }
         let rows = builder.metadata().file_metadata().num_rows() as u64;
         let inner = builder.with_batch_size(batch_rows).build().map_err(pq)?;
-        Ok(Self { path: path.to_path_buf(), inner, rows })
+        Ok(Self { path, inner, rows })
     }
 }
 

@@ -2,7 +2,6 @@
 //! collection's records digest, recomputed from the files.
 
 use std::collections::{BTreeMap, HashSet};
-use std::fs::File;
 use std::path::Path;
 
 use rayon::prelude::*;
@@ -10,9 +9,10 @@ use serde::Serialize;
 
 use super::SnapshotError;
 use super::convert::BatchView;
-use super::digest::{FileHash, RecordsDigest};
+use super::digest::RecordsDigest;
 use super::manifest::{CollectionEntry, MANIFEST_FILE, PartEntry};
 use super::reader::{PartReader, READ_BATCH_ROWS, Snapshot};
+use super::store::hash_blob;
 use crate::record::RecordRef;
 
 /// Directory reserved for tool state beside a snapshot (load journals, locks); verify ignores it.
@@ -76,6 +76,8 @@ struct PartResult {
     id_hashes: Vec<u64>,
     problems: Vec<String>,
     record_problems: Vec<String>,
+    /// A part that is not a regular file: the whole snapshot is refused.
+    refused: Option<SnapshotError>,
 }
 
 fn id_hash(id: &str) -> u64 {
@@ -92,18 +94,24 @@ fn check_part(snap: &Snapshot, coll: &CollectionEntry, part: &PartEntry, rc: &dy
         id_hashes: Vec::new(),
         problems: Vec::new(),
         record_problems: Vec::new(),
+        refused: None,
     };
     let wants = rc.wants(coll);
     let mut bad_records = 0usize;
     let here = format!("collection {:?}, part {}", coll.name, part.path);
-    let path = match snap.part_path(coll, part) {
-        Ok(p) => p,
-        Err(e) => {
-            res.problems.push(format!("{here}: {e}"));
+    if let Err(e) = snap.part_path(coll, part) {
+        res.problems.push(format!("{here}: {e}"));
+        return res;
+    }
+    let blob = match snap.store.open(&part.path) {
+        Ok(b) => Ok(b),
+        Err(SnapshotError::Io { source, .. }) => Err(source),
+        Err(refused) => {
+            res.refused = Some(refused);
             return res;
         }
     };
-    let hashed = File::open(&path).and_then(FileHash::of_reader);
+    let hashed = blob.as_ref().map_err(|e| std::io::Error::new(e.kind(), e.to_string())).and_then(hash_blob);
     match hashed {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             res.problems.push(format!("{here}: missing"));
@@ -126,7 +134,7 @@ fn check_part(snap: &Snapshot, coll: &CollectionEntry, part: &PartEntry, rc: &dy
     if !res.problems.is_empty() {
         return res;
     }
-    let reader = match PartReader::open(&path, coll.dimension, READ_BATCH_ROWS) {
+    let reader = match PartReader::new(blob.expect("hashed above"), coll.dimension, READ_BATCH_ROWS) {
         Ok(r) => r,
         Err(e) => {
             res.problems.push(format!("{here}: {e}"));
@@ -186,6 +194,9 @@ pub fn verify_with(dir: &Path, rc: &dyn RecordCheck) -> Result<VerifyReport, Sna
     let mut record_problems = Vec::new();
     let mut per: BTreeMap<usize, (u64, RecordsDigest, bool, Vec<u64>)> = BTreeMap::new();
     for (i, r) in results {
+        if let Some(refused) = r.refused {
+            return Err(refused);
+        }
         let e = per.entry(i).or_default();
         e.0 += r.rows;
         e.1.merge(&r.digest);
@@ -261,22 +272,12 @@ fn stray_files(snap: &Snapshot) -> Result<Vec<String>, SnapshotError> {
     let known: HashSet<&str> =
         snap.manifest.collections.iter().flat_map(|c| c.parts.iter().map(|p| p.path.as_str())).collect();
     let mut out = Vec::new();
-    let mut stack = vec![(snap.root.clone(), String::new())];
-    while let Some((dir, rel)) = stack.pop() {
-        let entries = std::fs::read_dir(&dir).map_err(|e| SnapshotError::io(&dir, e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| SnapshotError::io(&dir, e))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let rel_name = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
-            let ft = entry.file_type().map_err(|e| SnapshotError::io(&entry.path(), e))?;
-            if rel.is_empty() && (name == MANIFEST_FILE || name == STATE_DIR || SIDE_FILES.contains(&name.as_str())) {
-                continue;
-            }
-            if ft.is_dir() {
-                stack.push((entry.path(), rel_name));
-            } else if !known.contains(rel_name.as_str()) {
-                out.push(format!("unexpected file {rel_name} (not in the manifest)"));
-            }
+    for e in snap.store.list(STATE_DIR)? {
+        if e.key == MANIFEST_FILE || SIDE_FILES.contains(&e.key.as_str()) {
+            continue;
+        }
+        if !known.contains(e.key.as_str()) {
+            out.push(format!("unexpected file {} (not in the manifest)", e.key));
         }
     }
     out.sort();

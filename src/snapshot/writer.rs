@@ -3,9 +3,8 @@
 //! Each part is written to a `.tmp` name, hashed as it is written, fsynced and only then renamed,
 //! so a part under its final name is always complete. The records digest is computed on the way.
 
-use std::fs::{self, File};
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
@@ -15,9 +14,10 @@ use parquet::schema::types::ColumnPath;
 
 use super::SnapshotError;
 use super::convert::{BatchView, page_to_batch};
-use super::digest::{FileHash, RecordsDigest};
+use super::digest::RecordsDigest;
 use super::manifest::PartEntry;
 use super::schema::{COL_EMBEDDING, check_part_schema};
+use super::store::{HashingWriter, LocalStore, Store, Upload};
 use crate::record::RecordPage;
 
 /// How parts are laid out. Defaults are the measured choice (docs/snapshot-format.md).
@@ -46,26 +46,8 @@ pub struct WrittenCollection {
     pub count: u64,
 }
 
-struct HashingWriter {
-    inner: BufWriter<File>,
-    hasher: blake3::Hasher,
-    bytes: u64,
-}
-
-impl Write for HashingWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.bytes += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
-}
-
 struct OpenPart {
-    writer: ArrowWriter<HashingWriter>,
+    writer: ArrowWriter<HashingWriter<Box<dyn Upload>>>,
     tmp: PathBuf,
     rel: String,
     rows: u64,
@@ -73,7 +55,7 @@ struct OpenPart {
 
 /// A failed write is an I/O failure (a full disk, a file-size limit), not a bad input: keep the
 /// `io::Error` that Parquet wraps so the message and the exit code say so.
-fn write_error(path: &Path, e: parquet::errors::ParquetError) -> SnapshotError {
+pub(crate) fn write_error(path: &Path, e: parquet::errors::ParquetError) -> SnapshotError {
     match e {
         parquet::errors::ParquetError::External(inner) => match inner.downcast::<std::io::Error>() {
             Ok(io) => SnapshotError::io(path, *io),
@@ -88,6 +70,7 @@ fn write_error(path: &Path, e: parquet::errors::ParquetError) -> SnapshotError {
 
 /// Writes the parts of one collection under `root/rel_dir/`.
 pub struct CollectionWriter {
+    store: Arc<dyn Store>,
     root: PathBuf,
     rel_dir: String,
     dim: usize,
@@ -100,10 +83,20 @@ pub struct CollectionWriter {
 
 impl CollectionWriter {
     pub fn new(root: &Path, rel_dir: &str, dim: usize, opts: WriterOptions) -> Result<Self, SnapshotError> {
-        let dir = root.join(rel_dir);
-        crate::fsmode::create_dir_all(&dir).map_err(|e| SnapshotError::io(&dir, e))?;
+        Self::with_store(Arc::new(LocalStore::new(root)), rel_dir, dim, opts)
+    }
+
+    /// Writes the parts under `rel_dir/` of any store.
+    pub fn with_store(
+        store: Arc<dyn Store>,
+        rel_dir: &str,
+        dim: usize,
+        opts: WriterOptions,
+    ) -> Result<Self, SnapshotError> {
+        store.prepare_dir(rel_dir)?;
         Ok(Self {
-            root: root.to_path_buf(),
+            root: store.location(""),
+            store,
             rel_dir: rel_dir.to_owned(),
             dim,
             opts,
@@ -181,10 +174,9 @@ impl CollectionWriter {
     fn start_part(&mut self) -> Result<OpenPart, SnapshotError> {
         let n = self.parts.len();
         let rel = format!("{}/part-{n:06}.parquet", self.rel_dir);
-        let tmp = self.root.join(format!("{rel}.tmp"));
-        let file = crate::fsmode::create_file(&tmp).map_err(|e| SnapshotError::io(&tmp, e))?;
-        let sink =
-            HashingWriter { inner: BufWriter::with_capacity(1 << 20, file), hasher: blake3::Hasher::new(), bytes: 0 };
+        let upload = self.store.create(&rel)?;
+        let tmp = upload.location();
+        let sink = HashingWriter::new(upload);
         let writer = ArrowWriter::try_new(sink, super::schema::part_schema(self.dim), Some(self.props()))
             .map_err(|e| write_error(&tmp, e))?;
         Ok(OpenPart { writer, tmp, rel, rows: 0 })
@@ -193,17 +185,9 @@ impl CollectionWriter {
     fn close_part(&mut self) -> Result<(), SnapshotError> {
         let Some(part) = self.open.take() else { return Ok(()) };
         let sink = part.writer.into_inner().map_err(|e| write_error(&part.tmp, e))?;
-        let HashingWriter { inner, hasher, bytes } = sink;
-        let file = inner.into_inner().map_err(|e| SnapshotError::io(&part.tmp, e.into_error()))?;
-        file.sync_all().map_err(|e| SnapshotError::io(&part.tmp, e))?;
-        let dest = self.root.join(&part.rel);
-        fs::rename(&part.tmp, &dest).map_err(|e| SnapshotError::io(&dest, e))?;
-        self.parts.push(PartEntry {
-            path: part.rel,
-            rows: part.rows,
-            bytes,
-            blake3: FileHash(*hasher.finalize().as_bytes()).to_hex(),
-        });
+        let (upload, hash, bytes) = sink.into_parts();
+        upload.commit()?;
+        self.parts.push(PartEntry { path: part.rel, rows: part.rows, bytes, blake3: hash.to_hex() });
         Ok(())
     }
 
@@ -211,12 +195,10 @@ impl CollectionWriter {
     /// root (the root itself is synced when the manifest is written there).
     pub fn finish(mut self) -> Result<WrittenCollection, SnapshotError> {
         self.close_part()?;
-        let mut dir = self.root.join(&self.rel_dir);
-        while dir != self.root {
-            super::manifest::sync_dir(&dir)?;
-            if !dir.pop() {
-                break;
-            }
+        let mut dir = self.rel_dir.as_str();
+        while !dir.is_empty() {
+            self.store.sync(dir)?;
+            dir = dir.rsplit_once('/').map_or("", |(up, _)| up);
         }
         Ok(WrittenCollection { parts: self.parts, digest: self.digest, count: self.count })
     }

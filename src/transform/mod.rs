@@ -20,7 +20,6 @@ pub mod source;
 pub mod spec;
 pub mod template;
 
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -29,11 +28,12 @@ use serde_json::json;
 
 use crate::error::{Error, Result};
 use crate::progress::Progress;
-use crate::snapshot::manifest::{MANIFEST_FILE, Tool, derived_id, write_file_atomic};
+use crate::snapshot::manifest::{Tool, derived_id};
 use crate::snapshot::outdir::{self, Job};
 use crate::snapshot::reader::Snapshot;
+use crate::snapshot::store::{LocalStore, SPEC_LIMIT, Store, read_bounded};
 use crate::snapshot::writer::WriterOptions;
-use crate::snapshot::{CollectionEntry, FileHash, Manifest};
+use crate::snapshot::{CollectionEntry, Manifest, SnapshotError};
 use report::{REPORT_FILE, Report, TransformSummary};
 
 /// The outcomes of a window of row groups, in order.
@@ -55,7 +55,10 @@ pub struct TransformOptions {
 
 /// Reads and compiles a spec file; every problem is listed in the error.
 pub fn load_spec(path: &Path) -> Result<(plan::Plan, String)> {
-    let bytes = fs::read(path).map_err(|e| Error::Input(format!("cannot read spec {}: {e}", path.display())))?;
+    let bytes = read_bounded(path, SPEC_LIMIT).map_err(|e| match e {
+        SnapshotError::Io { source, .. } => Error::Input(format!("cannot read spec {}: {source}", path.display())),
+        refused => Error::Input(refused.to_string()),
+    })?;
     let text = String::from_utf8(bytes.clone())
         .map_err(|_| Error::Input(format!("spec {} is not UTF-8 text", path.display())))?;
     let plan = plan::compile(&text).map_err(|errs| {
@@ -74,12 +77,7 @@ pub fn transform(opts: &TransformOptions, progress: &dyn Progress) -> Result<Tra
     let started = Instant::now();
     let (plan, spec_blake3) = load_spec(&opts.spec)?;
     let snap = Snapshot::open(&opts.input)?;
-    let manifest_path = opts.input.join(MANIFEST_FILE);
-    let input_blake3 = fs::File::open(&manifest_path)
-        .and_then(FileHash::of_reader)
-        .map_err(|e| Error::Failed(format!("{}: {e}", manifest_path.display())))?
-        .0
-        .to_hex();
+    let input_blake3 = snap.manifest_blake3.to_hex();
     if opts.verify_input {
         let v = crate::snapshot::verify::verify(&opts.input)?;
         if !v.ok() {
@@ -145,16 +143,14 @@ pub fn transform(opts: &TransformOptions, progress: &dyn Progress) -> Result<Tra
     report.gate_passed = report.pass_rate >= plan.min_pass_rate;
     let mut manifest_blake3 = None;
     if let Some(out) = &opts.out {
+        let store = LocalStore::new(out);
         if write_parts && report.gate_passed {
             report.snapshot_written = true;
         } else if write_parts {
-            let parts = out.join("parts");
-            if parts.exists() {
-                fs::remove_dir_all(&parts).map_err(|e| Error::Failed(format!("{}: {e}", parts.display())))?;
-            }
+            store.remove_prefix("parts")?;
         }
         let text = serde_json::to_vec_pretty(&report).expect("report serialises");
-        write_file_atomic(&out.join(REPORT_FILE), &text)?;
+        store.put_atomic(REPORT_FILE, &text)?;
         if report.snapshot_written {
             let entries = plan
                 .targets
@@ -175,11 +171,7 @@ pub fn transform(opts: &TransformOptions, progress: &dyn Progress) -> Result<Tra
                 "written": report.written,
                 "rejected": report.rejected,
             }));
-            m.write_atomic(out)?;
-            let h = fs::File::open(out.join(MANIFEST_FILE))
-                .and_then(FileHash::of_reader)
-                .map_err(|e| Error::Failed(format!("{}: {e}", out.display())))?;
-            manifest_blake3 = Some(h.0.to_hex());
+            manifest_blake3 = Some(m.write_to(&store)?.to_hex());
         }
     }
     if let Some(g) = guard {

@@ -1,21 +1,20 @@
 //! `rejects.parquet`: every rejected record in full (so nothing is lost), where it came from,
 //! where it was routed, and every reason, in a schema pyarrow and DuckDB read directly.
 
-use std::fs::File;
-use std::io::BufWriter;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Float32Builder, ListBuilder, StringBuilder, StructBuilder};
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{WriterProperties, WriterVersion};
 
 use super::checks::Reason;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::record::RecordRef;
+use crate::snapshot::sidefile::SideWriter;
+use crate::snapshot::store::{LocalStore, Store};
 
 pub const REJECTS_FILE: &str = "rejects.parquet";
 
@@ -70,46 +69,39 @@ pub fn schema() -> SchemaRef {
     ]))
 }
 
-/// Streams rejected records into `rejects.parquet` (written to a temp name, renamed on finish).
+/// Streams rejected records into `rejects.parquet` (written to a temp name, committed on finish).
 pub struct RejectsWriter {
-    writer: ArrowWriter<BufWriter<File>>,
-    tmp: PathBuf,
-    dest: PathBuf,
+    writer: SideWriter,
     pub count: u64,
 }
 
 impl RejectsWriter {
     pub fn create(dir: &Path) -> Result<Self> {
-        let dest = dir.join(REJECTS_FILE);
-        let tmp = dir.join(format!("{REJECTS_FILE}.tmp"));
-        let file = crate::fsmode::create_file(&tmp).map_err(|e| Error::Failed(format!("{}: {e}", tmp.display())))?;
+        Self::create_in(&LocalStore::new(dir))
+    }
+
+    pub fn create_in(store: &dyn Store) -> Result<Self> {
         let props = WriterProperties::builder()
             .set_writer_version(WriterVersion::PARQUET_2_0)
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid level")))
             .set_max_row_group_row_count(Some(4096))
             .set_created_by(format!("chroma-snap {}", env!("CARGO_PKG_VERSION")))
             .build();
-        let writer = ArrowWriter::try_new(BufWriter::new(file), schema(), Some(props))
-            .map_err(|e| Error::Failed(format!("{}: {e}", tmp.display())))?;
-        Ok(Self { writer, tmp, dest, count: 0 })
+        Ok(Self { writer: SideWriter::create(store, REJECTS_FILE, schema(), props)?, count: 0 })
     }
 
     pub fn write(&mut self, rows: &[Rejected]) -> Result<()> {
         if rows.is_empty() {
             return Ok(());
         }
-        let batch = to_batch(rows);
-        self.writer.write(&batch).map_err(|e| Error::Failed(format!("{}: {e}", self.tmp.display())))?;
+        self.writer.write(&to_batch(rows))?;
         self.count += rows.len() as u64;
         Ok(())
     }
 
+    /// Commits the file: fsync of the file and its directory, then the final name.
     pub fn finish(self) -> Result<()> {
-        let fail = |e: String| Error::Failed(format!("{}: {e}", self.tmp.display()));
-        let buf = self.writer.into_inner().map_err(|e| fail(e.to_string()))?;
-        let file = buf.into_inner().map_err(|e| fail(e.to_string()))?;
-        file.sync_all().map_err(|e| fail(e.to_string()))?;
-        std::fs::rename(&self.tmp, &self.dest).map_err(|e| fail(e.to_string()))
+        Ok(self.writer.finish()?)
     }
 }
 
@@ -159,7 +151,6 @@ fn to_batch(rows: &[Rejected]) -> RecordBatch {
 mod tests {
     use super::*;
     use arrow::array::{Array, AsArray};
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
     #[test]
     fn rejects_roundtrip() {
@@ -172,8 +163,8 @@ mod tests {
         ];
         w.write(&[Rejected::new("old", Some("new"), &r, reasons)]).unwrap();
         w.finish().unwrap();
-        let f = File::open(dir.path().join(REJECTS_FILE)).unwrap();
-        let batch = ParquetRecordBatchReaderBuilder::try_new(f).unwrap().build().unwrap().next().unwrap().unwrap();
+        let batches = crate::snapshot::sidefile::read_all(&LocalStore::new(dir.path()), REJECTS_FILE).unwrap();
+        let batch = &batches[0];
         assert_eq!(batch.num_rows(), 1);
         let reasons = batch.column(7).as_list::<i32>().value(0);
         assert_eq!(reasons.len(), 2);

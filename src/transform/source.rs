@@ -1,55 +1,25 @@
 //! The parallel half of a transform: the input split into row groups, each read, routed, mapped
 //! and validated on its own (any thread), into an ordered list of outcomes.
 
-use std::fs::File;
-use std::path::PathBuf;
-use std::sync::Arc;
-
-use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
-
 use super::checks::Reason;
 use super::plan::{Plan, Route};
 use super::rejects::Rejected;
 use super::rules;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::record::{RecordRef, parse_metadata};
-use crate::snapshot::SnapshotError;
 use crate::snapshot::convert::BatchView;
-use crate::snapshot::reader::Snapshot;
-use crate::snapshot::schema::check_part_schema;
+use crate::snapshot::reader::{RowGroup, Snapshot};
 
 /// Rows decoded at a time: a whole row group at once costs several times its size in transient
 /// level and value buffers.
 const READ_ROWS: usize = 1024;
 
 /// One row group of one part of one source collection.
-#[derive(Clone)]
-pub struct Task {
-    pub collection: Arc<str>,
-    pub path: PathBuf,
-    pub meta: ArrowReaderMetadata,
-    pub row_group: usize,
-    pub rows: usize,
-}
+pub type Task = RowGroup;
 
 /// Lists the row groups of every part, in manifest order, checking each part's schema.
 pub fn tasks(snap: &Snapshot) -> Result<Vec<Task>> {
-    let mut out = Vec::new();
-    for c in &snap.manifest.collections {
-        let name: Arc<str> = Arc::from(c.name.as_str());
-        for p in &c.parts {
-            let path = snap.part_path(c, p)?;
-            let file = File::open(&path).map_err(|e| SnapshotError::io(&path, e))?;
-            let meta = ArrowReaderMetadata::load(&file, Default::default())
-                .map_err(|e| SnapshotError::Parquet { path: path.clone(), source: e })?;
-            check_part_schema(meta.schema()).map_err(|why| SnapshotError::BadPart { path: path.clone(), why })?;
-            for (i, rg) in meta.metadata().row_groups().iter().enumerate() {
-                let rows = usize::try_from(rg.num_rows()).unwrap_or(0);
-                out.push(Task { collection: name.clone(), path: path.clone(), meta: meta.clone(), row_group: i, rows });
-            }
-        }
-    }
-    Ok(out)
+    Ok(snap.row_groups()?)
 }
 
 /// A record that passed every per-record check, before its id is rewritten.
@@ -72,18 +42,10 @@ pub enum Outcome {
 
 /// Reads one row group and decides every record in it.
 pub fn process(plan: &Plan, task: &Task) -> Result<Vec<Outcome>> {
-    let pq = |e| Error::Snapshot(SnapshotError::Parquet { path: task.path.clone(), source: e });
-    let file = File::open(&task.path).map_err(|e| Error::Snapshot(SnapshotError::io(&task.path, e)))?;
-    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, task.meta.clone())
-        .with_row_groups(vec![task.row_group])
-        .with_batch_size(READ_ROWS)
-        .build()
-        .map_err(pq)?;
+    let reader = task.read(READ_ROWS)?;
     let mut out = Vec::with_capacity(task.rows);
     for batch in reader {
-        let batch = batch.map_err(|e| {
-            Error::Snapshot(SnapshotError::BadPart { path: task.path.clone(), why: format!("cannot decode: {e}") })
-        })?;
+        let batch = batch?;
         let view = BatchView::new(&batch);
         for r in view.records() {
             out.push(decide(plan, &task.collection, &r));
