@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use chroma_snap::record::{RecordPage, RecordRef};
 use chroma_snap::snapshot::reader::PartReader;
+use chroma_snap::snapshot::store::{LocalStore, Store};
 use chroma_snap::snapshot::writer::{CollectionWriter, WriterOptions};
 
 struct Rng(u64);
@@ -106,7 +107,8 @@ fn main() {
         let t = Instant::now();
         let mut rows = 0;
         for p in &done.parts {
-            for b in PartReader::open(&root.join(&p.path), Some(dim), 4096).expect("open") {
+            let blob = LocalStore::new(&root).open(&p.path).expect("open");
+            for b in PartReader::new(blob, Some(dim), 4096).expect("open") {
                 rows += b.expect("batch").num_rows();
             }
         }
