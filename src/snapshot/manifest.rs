@@ -257,6 +257,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_manifest_hash_is_of_the_bytes_written_and_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let written = Manifest::new(None, Vec::new()).write_atomic(dir.path()).unwrap();
+        let on_disk = FileHash(*blake3::hash(&fs::read(dir.path().join(MANIFEST_FILE)).unwrap()).as_bytes());
+        let (_, read) = Manifest::read_from(&LocalStore::new(dir.path())).unwrap();
+        assert_eq!((written, read), (on_disk, on_disk));
+    }
+
+    #[test]
     fn part_paths_must_stay_inside() {
         assert!(check_part_path("parts/c0000/part-000000.parquet").is_ok());
         for bad in ["../x", "/etc/passwd", "a/../../b", "", "a\\b", "./a"] {
