@@ -65,7 +65,7 @@ impl Error {
         match self {
             Error::Chroma(ChromaError::BadUrl { .. } | ChromaError::BadHeader(_)) => exit::INPUT,
             Error::Chroma(_) | Error::Failed(_) => exit::FAILED,
-            Error::Snapshot(SnapshotError::Io { .. }) => exit::FAILED,
+            Error::Snapshot(SnapshotError::Io { .. } | SnapshotError::Busy { .. }) => exit::FAILED,
             Error::Snapshot(_) | Error::Input(_) => exit::INPUT,
             Error::Export(e) => e.exit_code(),
             Error::Load(e) => e.exit_code(),

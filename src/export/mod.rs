@@ -84,7 +84,7 @@ pub async fn export(plan: &ExportPlan, progress: &dyn Progress) -> Result<Export
         client.max_batch_size.map_or("?".into(), |n| n.to_string())
     );
     let collections = select(&client, &plan.collections).await?;
-    let guard = outdir::prepare(&plan.out, Job::Export)?;
+    let guard = outdir::prepare(&plan.out, Job::Export, None)?;
 
     let mut entries = Vec::new();
     let mut summaries = Vec::new();
