@@ -1,7 +1,10 @@
 //! The one public error type, and the exit code each kind of failure maps to.
 
 use crate::chroma::ChromaError;
+use crate::export::error::ExportError;
+use crate::load::error::LoadError;
 use crate::snapshot::SnapshotError;
+use crate::verify::VerifyError;
 
 /// Exit codes (documented in the README).
 pub mod exit {
@@ -22,6 +25,12 @@ pub enum Error {
     Chroma(#[from] ChromaError),
     #[error(transparent)]
     Snapshot(#[from] SnapshotError),
+    #[error(transparent)]
+    Export(Box<ExportError>),
+    #[error(transparent)]
+    Load(Box<LoadError>),
+    #[error(transparent)]
+    Verify(Box<VerifyError>),
     /// Arguments or input that can never work as given.
     #[error("{0}")]
     Input(String),
@@ -36,6 +45,19 @@ pub enum Error {
     Gate(String),
 }
 
+/// Step errors are boxed: they carry their context (ids, server answers) and stay off the happy
+/// path's stack.
+macro_rules! boxed_from {
+    ($($variant:ident($ty:ty)),*) => {$(
+        impl From<$ty> for Error {
+            fn from(e: $ty) -> Self {
+                Error::$variant(Box::new(e))
+            }
+        }
+    )*};
+}
+boxed_from!(Export(ExportError), Load(LoadError), Verify(VerifyError));
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
@@ -43,8 +65,11 @@ impl Error {
         match self {
             Error::Chroma(ChromaError::BadUrl { .. } | ChromaError::BadHeader(_)) => exit::INPUT,
             Error::Chroma(_) | Error::Failed(_) => exit::FAILED,
-            Error::Snapshot(SnapshotError::Io { .. }) => exit::FAILED,
+            Error::Snapshot(SnapshotError::Io { .. } | SnapshotError::Busy { .. }) => exit::FAILED,
             Error::Snapshot(_) | Error::Input(_) => exit::INPUT,
+            Error::Export(e) => e.exit_code(),
+            Error::Load(e) => e.exit_code(),
+            Error::Verify(e) => e.exit_code(),
             Error::Mismatch(_) => exit::MISMATCH,
             Error::Gate(_) => exit::GATE,
         }

@@ -19,6 +19,7 @@ pub mod progress;
 pub mod record;
 pub mod snapshot;
 pub mod transform;
+pub mod verify;
 
 pub use error::{Error, Result};
 

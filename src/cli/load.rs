@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use clap::{Args as ClapArgs, ValueEnum};
 
 use chroma_snap::error::exit;
-use chroma_snap::load::readback::{Comparison, DEFAULT_LISTED};
 use chroma_snap::load::{IfExists, LoadPlan, LoadSummary, load};
 use chroma_snap::progress::Progress;
+use chroma_snap::verify::{Comparison, DEFAULT_LISTED};
 use chroma_snap::{Error, Result};
 
 use super::connect::Connect;

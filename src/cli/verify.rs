@@ -7,8 +7,8 @@ use clap::Args as ClapArgs;
 
 use chroma_snap::Result;
 use chroma_snap::error::exit;
-use chroma_snap::load::readback::{DEFAULT_LISTED, verify_against};
 use chroma_snap::snapshot::verify::verify;
+use chroma_snap::verify::{DEFAULT_LISTED, verify_against};
 
 use super::connect::Connect;
 

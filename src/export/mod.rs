@@ -1,7 +1,9 @@
 //! Export: list ids → fetch records by id (several pages in flight) → parse → write parts →
 //! manifest, last. A directory gets a manifest only when every collection is complete.
 
-use std::collections::HashMap;
+pub mod error;
+mod fetch;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -9,13 +11,14 @@ use std::time::Instant;
 use futures::{FutureExt, StreamExt, TryStreamExt, stream};
 use serde::Serialize;
 
+use self::error::{Change, ExportError};
+use self::fetch::{Fetched, fetch_page, fetch_range};
 use crate::chroma::{Client, CollectionInfo, ConnectOptions};
-use crate::error::{Error, Result};
-use crate::progress::Progress;
-use crate::record::RecordPage;
+use crate::error::Result;
+use crate::progress::{Bar, Progress};
 use crate::snapshot::outdir::{self, Job};
-use crate::snapshot::writer::{CollectionWriter, WriterOptions};
-use crate::snapshot::{CollectionEntry, Manifest, RecordsDigest, Source};
+use crate::snapshot::writer::{CollectionWriter, WriterOptions, WrittenCollection};
+use crate::snapshot::{CollectionEntry, Manifest, Source};
 
 /// A validated export: what to read, from where, into which directory.
 #[derive(Debug, Clone)]
@@ -81,7 +84,7 @@ pub async fn export(plan: &ExportPlan, progress: &dyn Progress) -> Result<Export
         client.max_batch_size.map_or("?".into(), |n| n.to_string())
     );
     let collections = select(&client, &plan.collections).await?;
-    let guard = outdir::prepare(&plan.out, Job::Export)?;
+    let guard = outdir::prepare(&plan.out, Job::Export, None)?;
 
     let mut entries = Vec::new();
     let mut summaries = Vec::new();
@@ -138,86 +141,10 @@ async fn select(client: &Client, names: &[String]) -> Result<Vec<CollectionInfo>
     Ok(out)
 }
 
-/// One fetched page: the records that came back, and ids that did not.
-struct Fetched {
-    page: RecordPage,
-    vanished: Vec<String>,
-    unreadable: Vec<String>,
-}
+/// Pages of one collection, in order, and how many records the listing promised.
+type Pages<'a> = (u64, futures::stream::BoxStream<'a, futures::future::BoxFuture<'static, Result<Fetched>>>);
 
-async fn fetch_page(client: Arc<Client>, info: Arc<CollectionInfo>, ids: Vec<String>) -> Result<Fetched> {
-    let body = client.fetch_records(&info, &ids).await?;
-    let parsed = client.parse_records_off_thread(body, &info.name).await?;
-    if parsed.short_arrays.is_some() {
-        // Rows cannot be matched to ids: fetch one by one to name the records that cannot be read.
-        tracing::warn!(
-            "collection {:?}: {}; fetching that page record by record",
-            info.name,
-            parsed.short_arrays.unwrap_or_default()
-        );
-        let mut out = Fetched { page: RecordPage::default(), vanished: Vec::new(), unreadable: Vec::new() };
-        for id in ids {
-            let body = client.fetch_records(&info, std::slice::from_ref(&id)).await?;
-            let p = client.parse_records(&body, &info.name)?;
-            if p.short_arrays.is_some() || !p.missing_embedding.is_empty() {
-                out.unreadable.push(id);
-            } else if p.page.is_empty() {
-                out.vanished.push(id);
-            } else {
-                append(&mut out.page, &p.page)?;
-            }
-        }
-        return Ok(out);
-    }
-    let unreadable = parsed.missing_embedding;
-    let page = in_request_order(parsed.page, &ids);
-    let returned: std::collections::HashSet<&str> =
-        page.ids.iter().map(String::as_str).chain(unreadable.iter().map(String::as_str)).collect();
-    let vanished = ids.iter().filter(|id| !returned.contains(id.as_str())).cloned().collect();
-    Ok(Fetched { page, vanished, unreadable })
-}
-
-async fn fetch_range(client: Arc<Client>, info: Arc<CollectionInfo>, offset: usize, limit: usize) -> Result<Fetched> {
-    let body = client.fetch_range(&info, offset, limit).await?;
-    let parsed = client.parse_records_off_thread(body, &info.name).await?;
-    if let Some(why) = parsed.short_arrays {
-        return Err(Error::Failed(format!(
-            "collection {:?}: records {offset}..{}: {why}; rows cannot be matched to ids (export without --paging offset to name them)",
-            info.name,
-            offset + limit
-        )));
-    }
-    Ok(Fetched { page: parsed.page, vanished: Vec::new(), unreadable: parsed.missing_embedding })
-}
-
-fn append(dst: &mut RecordPage, src: &RecordPage) -> Result<()> {
-    if dst.is_empty() && dst.embeddings.is_empty() {
-        dst.dim = src.dim;
-    }
-    if src.dim != dst.dim {
-        return Err(Error::Failed(format!("record {:?} has {} dimensions, expected {}", src.ids[0], src.dim, dst.dim)));
-    }
-    for i in 0..src.len() {
-        dst.push(src.record(i));
-    }
-    Ok(())
-}
-
-/// Reorders rows to the order the ids were asked in (servers answer in insertion order).
-fn in_request_order(page: RecordPage, ids: &[String]) -> RecordPage {
-    if page.ids.iter().zip(ids).all(|(a, b)| a == b) {
-        return page;
-    }
-    let pos: HashMap<&str, usize> = page.ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
-    let mut out = RecordPage::with_capacity(page.dim, page.len());
-    for id in ids {
-        if let Some(&i) = pos.get(id.as_str()) {
-            out.push(page.record(i));
-        }
-    }
-    out
-}
-
+/// Exports one collection: count, page through it, write its parts, count again.
 async fn export_collection(
     client: &Client,
     plan: &ExportPlan,
@@ -226,104 +153,103 @@ async fn export_collection(
     progress: &dyn Progress,
 ) -> Result<CollectionEntry> {
     let before = client.count(info).await?;
+    let (total, pages) = page_stream(client, plan, info, before).await?;
+    let bar = progress.bar(&info.name, Some(total), "records");
+    let collected = write_pages(pages.buffered(plan.concurrency.max(1)), plan, info, rel_dir, bar.as_ref()).await?;
+    bar.finish();
+    if !collected.unreadable.is_empty() {
+        return Err(ExportError::NoEmbedding { collection: info.name.clone(), ids: collected.unreadable }.into());
+    }
+    let after = client.count(info).await?;
+    let (dimension, written) = match collected.writer {
+        Some(w) => (Some(w.dim()), tokio::task::block_in_place(|| w.finish())?),
+        None => (info.dimension, WrittenCollection::default()),
+    };
+    let change =
+        Change { collection: info.name.clone(), before, after, written: written.count, vanished: collected.vanished };
+    let changed = check_change(plan, change)?;
+    let mut entry = CollectionEntry::written(
+        info.name.clone(),
+        info.id.clone(),
+        info.metadata.clone(),
+        info.configuration.clone(),
+        info.space(),
+        dimension,
+        written,
+    );
+    entry.source_count_before = Some(before);
+    entry.source_count_after = Some(after);
+    entry.changed_during_export = changed;
+    Ok(entry)
+}
+
+/// The pages to fetch: by listed ids (default) or by offset up to the count read before.
+async fn page_stream(client: &Client, plan: &ExportPlan, info: &CollectionInfo, before: u64) -> Result<Pages<'static>> {
     let rows = client.read_page_rows(plan.page_size, plan.response_budget, info.dimension);
-    let client = Arc::new(client.clone());
-    let shared_info = Arc::new(info.clone());
+    let (c, i) = (Arc::new(client.clone()), Arc::new(info.clone()));
     let (total, pages) = match plan.paging {
         Paging::Ids => {
             let ids = client.list_all_ids(info).await?;
             let chunks: Vec<Vec<String>> = ids.chunks(rows).map(<[String]>::to_vec).collect();
-            let (c, i) = (client.clone(), shared_info.clone());
             let pages = stream::iter(chunks).map(move |chunk| fetch_page(c.clone(), i.clone(), chunk).boxed()).boxed();
             (ids.len() as u64, pages)
         }
         Paging::Offset => {
-            let (c, i) = (client.clone(), shared_info.clone());
             let offsets = (0..before as usize).step_by(rows);
             let pages = stream::iter(offsets).map(move |o| fetch_range(c.clone(), i.clone(), o, rows).boxed()).boxed();
             (before, pages)
         }
     };
     tracing::debug!("collection {:?}: {total} records, pages of {rows}", info.name);
-    let bar = progress.bar(&info.name, Some(total), "records");
-    let mut pages = pages.buffered(plan.concurrency.max(1));
+    Ok((total, pages))
+}
 
-    let mut writer: Option<CollectionWriter> = None;
-    let (mut vanished, mut unreadable) = (Vec::new(), Vec::new());
+/// What the pages of one collection gave: the writer of its parts (none when no record came
+/// back), and the ids that vanished or could not be read.
+struct Collected {
+    writer: Option<CollectionWriter>,
+    vanished: Vec<String>,
+    unreadable: Vec<String>,
+}
+
+/// Writes the fetched pages into parts as they arrive, in order.
+async fn write_pages(
+    mut pages: impl futures::Stream<Item = Result<Fetched>> + Unpin,
+    plan: &ExportPlan,
+    info: &CollectionInfo,
+    rel_dir: &str,
+    bar: &dyn Bar,
+) -> Result<Collected> {
+    let mut out = Collected { writer: None, vanished: Vec::new(), unreadable: Vec::new() };
     while let Some(f) = pages.try_next().await? {
         bar.inc((f.page.len() + f.vanished.len() + f.unreadable.len()) as u64);
-        vanished.extend(f.vanished);
-        unreadable.extend(f.unreadable);
+        out.vanished.extend(f.vanished);
+        out.unreadable.extend(f.unreadable);
         if f.page.is_empty() {
             continue;
         }
-        let w = match &mut writer {
+        let w = match &mut out.writer {
             Some(w) => w,
-            None => writer.insert(CollectionWriter::new(&plan.out, rel_dir, f.page.dim, plan.writer.clone())?),
+            None => out.writer.insert(CollectionWriter::new(&plan.out, rel_dir, f.page.dim, plan.writer.clone())?),
         };
         if w.dim() != f.page.dim {
-            return Err(Error::Failed(format!(
-                "collection {:?}: record {:?} has {} dimensions, earlier records have {}",
-                info.name,
-                f.page.ids[0],
-                f.page.dim,
-                w.dim()
-            )));
+            let (collection, id) = (info.name.clone(), f.page.ids[0].clone());
+            return Err(ExportError::Dimension { collection, id, found: f.page.dim, expected: w.dim() }.into());
         }
         tokio::task::block_in_place(|| w.write_page(&f.page))?;
     }
-    bar.finish();
-    if !unreadable.is_empty() {
-        return Err(Error::Failed(format!(
-            "collection {:?}: {} records have no embedding and cannot be exported: {}",
-            info.name,
-            unreadable.len(),
-            preview(&unreadable)
-        )));
-    }
-    let after = client.count(info).await?;
-    let (dimension, parts, digest, count) = match writer {
-        Some(w) => {
-            let dim = w.dim();
-            let done = tokio::task::block_in_place(|| w.finish())?;
-            (Some(dim), done.parts, done.digest, done.count)
-        }
-        None => (info.dimension, Vec::new(), RecordsDigest::default(), 0),
-    };
-    let changed = before != after || !vanished.is_empty() || count != before;
-    if changed {
-        let msg = format!(
-            "collection {:?} changed during the export: {before} records before, {after} after, {count} written{}",
-            info.name,
-            if vanished.is_empty() {
-                String::new()
-            } else {
-                format!(", {} listed ids vanished ({})", vanished.len(), preview(&vanished))
-            }
-        );
-        if plan.strict {
-            return Err(Error::Failed(format!("{msg}; --strict: no snapshot written")));
-        }
-        tracing::warn!("{msg}; recorded in the manifest (changed_during_export)");
-    }
-    Ok(CollectionEntry {
-        name: info.name.clone(),
-        id: info.id.clone(),
-        metadata: info.metadata.clone(),
-        configuration: info.configuration.clone(),
-        space: info.space(),
-        dimension,
-        count,
-        source_count_before: Some(before),
-        source_count_after: Some(after),
-        changed_during_export: changed,
-        records_digest: digest.to_hex(),
-        parts,
-    })
+    Ok(out)
 }
 
-fn preview(ids: &[String]) -> String {
-    let shown: Vec<String> = ids.iter().take(10).map(|s| format!("{s:?}")).collect();
-    let more = if ids.len() > 10 { format!(" and {} more", ids.len() - 10) } else { String::new() };
-    format!("{}{more}", shown.join(", "))
+/// Whether the collection changed while it was read (counts differ, ids vanished, or fewer
+/// records written than counted); an error under `--strict`, else a warning.
+fn check_change(plan: &ExportPlan, change: Change) -> Result<bool> {
+    let changed = change.before != change.after || !change.vanished.is_empty() || change.written != change.before;
+    if changed {
+        if plan.strict {
+            return Err(ExportError::ChangedStrict(change).into());
+        }
+        tracing::warn!("{change}; recorded in the manifest (changed_during_export)");
+    }
+    Ok(changed)
 }

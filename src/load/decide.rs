@@ -2,10 +2,11 @@
 //! resume, replace, append, or refuse (a recreated collection, a changed snapshot, no journal).
 
 use super::batcher::BatchLimits;
+use super::error::LoadError;
 use super::journal::{Journal, Line, WriteOp};
 use super::{IfExists, LoadPlan, settings};
 use crate::chroma::{ChromaError, Client, CollectionInfo};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::snapshot::CollectionEntry;
 
 pub(super) fn check_journal_start(
@@ -42,13 +43,10 @@ pub(super) fn check_journal_start(
                 journal.restart()?;
                 journal.append(start)
             } else {
-                Err(Error::Input(format!(
-                    "cannot resume with journal {}: {why}; use --if-exists replace to start over, or another --journal",
-                    journal.path.display()
-                )))
+                Err(LoadError::ForeignJournal { path: journal.path.clone(), why }.into())
             }
         }
-        Some(_) => Err(Error::Failed(format!("journal {} does not start with a start line", journal.path.display()))),
+        Some(_) => Err(LoadError::journal(&journal.path, "does not start with a start line").into()),
     }
 }
 
@@ -63,10 +61,10 @@ pub(super) async fn find(client: &Client, name: &str) -> Result<Option<Collectio
 
 pub(super) fn check_dimension(entry: &CollectionEntry, info: &CollectionInfo) -> Result<()> {
     match (entry.dimension, info.dimension) {
-        (Some(want), Some(have)) if want != have => Err(Error::Input(format!(
-            "collection {:?} on the target holds {have}-dimension embeddings; the snapshot's {:?} has {want}",
-            info.name, entry.name
-        ))),
+        (Some(want), Some(have)) if want != have => {
+            Err(LoadError::Dimension { target: info.name.clone(), have, source_collection: entry.name.clone(), want }
+                .into())
+        }
         _ => Ok(()),
     }
 }
@@ -102,10 +100,7 @@ pub(super) async fn decide(
         && !(st.done && plan.if_exists == Some(IfExists::Replace))
     {
         if plan.if_exists == Some(IfExists::Fail) {
-            return Err(Error::Input(format!(
-                "collection {dst:?} exists (a journalled load of it is {}); --if-exists fail",
-                if st.done { "complete" } else { "unfinished" }
-            )));
+            return Err(LoadError::ExistsJournalled { target: dst.to_owned(), complete: st.done }.into());
         }
         let limits = st.limits.unwrap_or(limits);
         let action = if st.done { "loaded already" } else { "resumed" };
@@ -158,11 +153,7 @@ pub(super) async fn decide(
                 _ if mode == Some(IfExists::Resume) => "no journal knows it, so there is nothing to resume".into(),
                 _ => "no journal of this snapshot knows it".into(),
             };
-            Err(Error::Input(format!(
-                "collection {dst:?} already exists on {} and {why}; choose --if-exists replace (delete and reload) \
-                 or append (upsert into it)",
-                client.url()
-            )))
+            Err(LoadError::Exists { target: dst.to_owned(), url: client.url().to_owned(), why }.into())
         }
     }
 }

@@ -11,7 +11,8 @@ use fs2::FileExt;
 use serde::{Deserialize, Serialize};
 
 use super::batcher::BatchLimits;
-use crate::error::{Error, Result};
+use super::error::LoadError;
+use crate::error::Result;
 use crate::snapshot::SnapshotError;
 use crate::snapshot::store::JOURNAL_LIMIT;
 use crate::snapshot::store::bounded::{check_opened, read_bounded, read_limited, refuse_irregular};
@@ -145,7 +146,7 @@ impl Journal {
     /// Opens (or creates) the journal at `path`, taking its lock; a torn last line (a load killed
     /// while writing it) is cut off.
     pub fn open(path: &Path) -> Result<Self> {
-        let io = |p: &Path, e: std::io::Error| Error::Failed(format!("journal {}: {e}", p.display()));
+        let io = |p: &Path, e: std::io::Error| LoadError::journal(p, e);
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             crate::fsmode::create_dir_all(dir).map_err(|e| io(dir, e))?;
         }
@@ -160,11 +161,7 @@ impl Journal {
             .open(&lock_path)
             .map_err(|e| io(&lock_path, e))?;
         if lock.try_lock_exclusive().is_err() {
-            return Err(Error::Failed(format!(
-                "another load is using the journal {} (locked through {}); wait for it to finish",
-                path.display(),
-                lock_path.display()
-            )));
+            return Err(LoadError::JournalLocked { path: path.to_path_buf(), lock: lock_path }.into());
         }
         check_opened(&lock_path, &lock)?;
         let mut file = crate::fsmode::options()
@@ -193,10 +190,8 @@ impl Journal {
                     break;
                 }
                 Err(e) => {
-                    return Err(Error::Failed(format!(
-                        "journal {} is damaged at byte {good}: {e}; move it away to start over",
-                        path.display()
-                    )));
+                    let why = e.to_string();
+                    return Err(LoadError::JournalDamaged { path: path.to_path_buf(), offset: good, why }.into());
                 }
                 Ok(_) => unreachable!("only the last line can lack its newline"),
             }
@@ -232,14 +227,14 @@ impl Journal {
         self.file
             .write_all(&text)
             .and_then(|()| self.file.sync_data())
-            .map_err(|e| Error::Failed(format!("journal {}: {e}", self.path.display())))?;
+            .map_err(|e| LoadError::journal(&self.path, e))?;
         self.state.apply(line);
         Ok(())
     }
 
     /// Moves the current content aside (`<path>.<time>.old`) and starts an empty journal.
     pub fn restart(&mut self) -> Result<()> {
-        let io = |e: std::io::Error| Error::Failed(format!("journal {}: {e}", self.path.display()));
+        let io = |e: std::io::Error| LoadError::journal(&self.path, e);
         let stamp = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
         let old = self.path.with_extension(format!("{stamp}.old"));
         fs::copy(&self.path, &old).map_err(io)?;

@@ -6,10 +6,9 @@
 pub mod batcher;
 pub mod body;
 mod decide;
-pub mod drift;
+pub mod error;
 pub mod journal;
 pub mod preflight;
-pub mod readback;
 mod send;
 pub mod settings;
 
@@ -22,14 +21,15 @@ use serde::Serialize;
 use self::batcher::{BatchLimits, Batcher};
 use self::body::{Encoding, encode};
 use self::decide::{check_dimension, check_journal_start, decide, find};
+use self::error::LoadError;
 use self::journal::{Journal, Line, WriteOp};
-use self::readback::Comparison;
 use crate::chroma::{Api, Client, ConnectOptions};
 use crate::error::{Error, Result};
 use crate::progress::{Bar, Progress};
 use crate::record::RecordPage;
 use crate::snapshot::CollectionEntry;
 use crate::snapshot::reader::Snapshot;
+use crate::verify::Comparison;
 
 /// What to do when a target collection already exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -178,26 +178,21 @@ pub async fn load(plan: &LoadPlan, progress: &dyn Progress) -> Result<LoadSummar
     check_journal_start(&mut journal, &manifest_blake3, &client, plan)?;
 
     let total: u64 = pairs.iter().map(|(e, _)| e.count).sum();
-    let overall = progress.bar("all collections", Some(total), "records");
-    let mut acked_in_run = 0u64;
+    let mut run = Run {
+        snap: &snap,
+        client: &client,
+        limits,
+        plan,
+        progress,
+        overall: progress.bar("all collections", Some(total), "records"),
+        acked_in_run: 0,
+    };
     for (entry, dst) in &pairs {
-        let c = load_collection(
-            &snap,
-            entry,
-            dst,
-            &client,
-            limits,
-            plan,
-            &mut journal,
-            progress,
-            overall.as_ref(),
-            &mut acked_in_run,
-        )
-        .await?;
+        let c = load_collection(&mut run, &mut journal, entry, dst).await?;
         summary.records_sent += c.records_sent;
         summary.collections.push(c);
     }
-    overall.finish();
+    run.overall.finish();
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
 }
@@ -209,12 +204,12 @@ pub fn select<'a>(snap: &'a Snapshot, names: &[(String, String)]) -> Result<Vec<
     }
     let mut out: Vec<(&CollectionEntry, String)> = Vec::new();
     for (src, dst) in names {
-        let entry = snap.manifest.collection(src).ok_or_else(|| {
-            let known: Vec<&str> = snap.manifest.collections.iter().map(|c| c.name.as_str()).collect();
-            Error::Input(format!("the snapshot has no collection {src:?} (it has {known:?})"))
+        let entry = snap.manifest.collection(src).ok_or_else(|| LoadError::UnknownCollection {
+            name: src.clone(),
+            known: snap.manifest.collections.iter().map(|c| c.name.clone()).collect(),
         })?;
         if out.iter().any(|(_, d)| d == dst) {
-            return Err(Error::Input(format!("two collections would be loaded into {dst:?}")));
+            return Err(LoadError::SameTarget { target: dst.clone() }.into());
         }
         out.push((entry, dst.clone()));
     }
@@ -300,6 +295,19 @@ async fn dry_run(
     })
 }
 
+/// What every collection of one load shares.
+struct Run<'a> {
+    snap: &'a Snapshot,
+    client: &'a Client,
+    limits: BatchLimits,
+    plan: &'a LoadPlan,
+    progress: &'a dyn Progress,
+    /// The bar over all collections.
+    overall: Box<dyn Bar>,
+    /// Batches acknowledged in this run (for `--fail-after-batches`).
+    acked_in_run: u64,
+}
+
 /// A batch ready to send.
 struct Ready {
     index: u64,
@@ -307,24 +315,27 @@ struct Ready {
     body: Vec<u8>,
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What the batch reader cut: batches, their bytes, and duplicate ids skipped.
+#[derive(Default)]
+struct Cut {
+    batches: u64,
+    bytes: u64,
+    duplicates: usize,
+}
+
+/// Loads one collection: decide what to do with the target, send the batches the journal does
+/// not know, journal the end, and read the target back.
 async fn load_collection(
-    snap: &Snapshot,
+    run: &mut Run<'_>,
+    journal: &mut Journal,
     entry: &CollectionEntry,
     dst: &str,
-    client: &Client,
-    limits: BatchLimits,
-    plan: &LoadPlan,
-    journal: &mut Journal,
-    progress: &dyn Progress,
-    overall: &dyn Bar,
-    acked_in_run: &mut u64,
 ) -> Result<CollectionLoad> {
     let t0 = Instant::now();
-    let d = decide(entry, dst, client, limits, plan, journal).await?;
+    let d = decide(entry, dst, run.client, run.limits, run.plan, journal).await?;
     let st = journal.state.collections.get(dst).cloned();
     let acked = st.as_ref().map(|s| s.acked.clone()).unwrap_or_default();
-    let already = st.as_ref().map_or(0, |s| s.rows);
+    let already = st.as_ref().map_or(0, |s| s.rows).min(entry.count);
     tracing::info!(
         "collection {:?} → {dst:?}: {} ({} with batches of ≤{} records / ≤{} bytes, {}); {} batches already acknowledged",
         entry.name,
@@ -335,10 +346,9 @@ async fn load_collection(
         d.limits.encoding.as_str(),
         acked.len()
     );
-    let bar = progress.bar(dst, Some(entry.count), "records");
-    bar.inc(already.min(entry.count));
-    overall.inc(already.min(entry.count));
-
+    let bar = run.progress.bar(dst, Some(entry.count), "records");
+    bar.inc(already);
+    run.overall.inc(already);
     let mut out = CollectionLoad {
         source: entry.name.clone(),
         target: dst.to_owned(),
@@ -355,86 +365,102 @@ async fn load_collection(
         estimated_seconds: None,
         comparison: None,
     };
-    let done_before = st.as_ref().is_some_and(|s| s.done);
-    let mut sent_rows = 0u64;
-    if !done_before {
-        // Cut and encode batches on a blocking thread, a few ahead of the senders.
-        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Ready>>(plan.concurrency.max(1));
-        let (snap2, entry2, limits2, acked2) = (snap.clone(), entry.clone(), d.limits, acked.clone());
-        let producer = tokio::task::spawn_blocking(move || -> (u64, u64, usize) {
-            let (mut n, mut bytes, mut dups) = (0u64, 0u64, 0usize);
-            for b in Batcher::new(snap2.collection_batches(&entry2), limits2, |i| acked2.contains(&i)) {
-                let ready = b.map_err(Error::from).map(|b| {
-                    n += 1;
-                    bytes += b.bytes as u64;
-                    dups += b.duplicates.len();
-                    b.page.map(|page| (b.index, page))
-                });
-                let item = match ready {
-                    Ok(None) => continue,
-                    Ok(Some((index, page))) => encode(&page, limits2.encoding)
-                        .map(|body| Ready { index, page, body })
-                        .map_err(|why| Error::Input(format!("collection {:?}: {why}", entry2.name))),
-                    Err(e) => Err(e),
-                };
-                let stop = item.is_err();
-                if tx.blocking_send(item).is_err() || stop {
-                    break;
-                }
-            }
-            (n, bytes, dups)
-        });
-        let target = send::Target { client, info: &d.info, op: d.op, encoding: d.limits.encoding };
-        let labels = format!("collection {dst:?}");
-        let mut acks = std::pin::pin!(
-            futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) })
-                .map(|item: Result<Ready>| {
-                    let target = &target;
-                    let labels = &labels;
-                    async move {
-                        let r = item?;
-                        let rows = r.page.len() as u64;
-                        let label = format!("{labels}, batch {}", r.index);
-                        send::send(target, r.page, r.body, &label).await?;
-                        Ok::<_, Error>((r.index, rows))
-                    }
-                })
-                .buffer_unordered(plan.concurrency.max(1))
-        );
-        while let Some(res) = acks.next().await {
-            let (index, rows) = res?;
-            journal.append(Line::Batch { dst: dst.to_owned(), index, rows })?;
-            out.batches_sent += 1;
-            sent_rows += rows;
-            bar.inc(rows);
-            overall.inc(rows);
-            *acked_in_run += 1;
-            if plan.fail_after_batches.is_some_and(|n| *acked_in_run >= n) {
-                return Err(Error::Failed(format!(
-                    "stopped after {} acknowledged batches (--fail-after-batches)",
-                    *acked_in_run
-                )));
-            }
-        }
-        let (n, bytes, dups) = producer.await.map_err(|e| Error::Failed(format!("batch reader failed: {e}")))?;
-        out.batches = n;
-        out.bytes = bytes;
-        if dups > 0 {
+    if !st.as_ref().is_some_and(|s| s.done) {
+        let cut = send_batches(run, journal, entry, &d, acked, &mut out, bar.as_ref()).await?;
+        (out.batches, out.bytes) = (cut.batches, cut.bytes);
+        if cut.duplicates > 0 {
             tracing::warn!(
-                "collection {:?}: {dups} duplicate ids within batches were skipped (first kept)",
-                entry.name
+                "collection {:?}: {} duplicate ids within batches were skipped (first kept)",
+                entry.name,
+                cut.duplicates
             );
         }
         journal.append(Line::Done { dst: dst.to_owned() })?;
     }
     bar.finish();
     out.seconds = t0.elapsed().as_secs_f64();
-    out.records_sent = sent_rows;
-    out.rate = sent_rows as f64 / out.seconds.max(1e-9);
-    if plan.verify {
-        let info = client.get_collection(dst).await?;
-        let cmp = readback::compare(snap, entry, client, &info, plan.listed, d.appended).await?;
-        out.comparison = Some(cmp);
+    out.rate = out.records_sent as f64 / out.seconds.max(1e-9);
+    if run.plan.verify {
+        let info = run.client.get_collection(dst).await?;
+        out.comparison =
+            Some(crate::verify::compare(run.snap, entry, run.client, &info, run.plan.listed, d.appended).await?);
     }
     Ok(out)
+}
+
+/// Sends every batch the journal does not know, `concurrency` in flight, journalling each
+/// acknowledged one; counts what was sent into `out`.
+async fn send_batches(
+    run: &mut Run<'_>,
+    journal: &mut Journal,
+    entry: &CollectionEntry,
+    d: &decide::Decision,
+    acked: std::collections::BTreeSet<u64>,
+    out: &mut CollectionLoad,
+    bar: &dyn Bar,
+) -> Result<Cut> {
+    let in_flight = run.plan.concurrency.max(1);
+    let (rx, producer) = cut_batches(run.snap, entry, d.limits, acked, in_flight);
+    let target = send::Target { client: run.client, info: &d.info, op: d.op, encoding: d.limits.encoding };
+    let target = &target;
+    let mut acks = std::pin::pin!(
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) })
+            .map(|item: Result<Ready>| async move {
+                let r = item?;
+                let rows = r.page.len() as u64;
+                send::send(target, r.page, r.body, r.index).await?;
+                Ok::<_, Error>((r.index, rows))
+            })
+            .buffer_unordered(in_flight)
+    );
+    while let Some(res) = acks.next().await {
+        let (index, rows) = res?;
+        journal.append(Line::Batch { dst: out.target.clone(), index, rows })?;
+        out.batches_sent += 1;
+        out.records_sent += rows;
+        bar.inc(rows);
+        run.overall.inc(rows);
+        run.acked_in_run += 1;
+        if run.plan.fail_after_batches.is_some_and(|n| run.acked_in_run >= n) {
+            return Err(LoadError::StoppedForTest(run.acked_in_run).into());
+        }
+    }
+    Ok(producer.await.map_err(|e| LoadError::Worker { what: "batch reader", why: e.to_string() })?)
+}
+
+/// Cuts and encodes the batches of one collection on a blocking thread, a few ahead of the
+/// senders, skipping those already acknowledged.
+fn cut_batches(
+    snap: &Snapshot,
+    entry: &CollectionEntry,
+    limits: BatchLimits,
+    acked: std::collections::BTreeSet<u64>,
+    ahead: usize,
+) -> (tokio::sync::mpsc::Receiver<Result<Ready>>, tokio::task::JoinHandle<Cut>) {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Ready>>(ahead);
+    let (snap, entry) = (snap.clone(), entry.clone());
+    let producer = tokio::task::spawn_blocking(move || {
+        let mut cut = Cut::default();
+        for b in Batcher::new(snap.collection_batches(&entry), limits, |i| acked.contains(&i)) {
+            let ready = b.map_err(Error::from).map(|b| {
+                cut.batches += 1;
+                cut.bytes += b.bytes as u64;
+                cut.duplicates += b.duplicates.len();
+                b.page.map(|page| (b.index, page))
+            });
+            let item = match ready {
+                Ok(None) => continue,
+                Ok(Some((index, page))) => encode(&page, limits.encoding)
+                    .map(|body| Ready { index, page, body })
+                    .map_err(|why| LoadError::Encode { collection: entry.name.clone(), why }.into()),
+                Err(e) => Err(e),
+            };
+            let stop = item.is_err();
+            if tx.blocking_send(item).is_err() || stop {
+                break;
+            }
+        }
+        cut
+    });
+    (rx, producer)
 }

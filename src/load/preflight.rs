@@ -7,8 +7,9 @@ use std::path::Path;
 
 use super::batcher::BatchLimits;
 use super::body::{BODY_OVERHEAD, Encoding, record_bytes};
+use super::error::LoadError;
 use crate::chroma::{Api, Client};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::record::{RecordRef, parse_metadata};
 use crate::snapshot::CollectionEntry;
 use crate::snapshot::verify::{RecordCheck, verify_with};
@@ -89,18 +90,10 @@ impl RecordCheck for WriteRules {
 pub fn check(dir: &Path, rules: &WriteRules) -> Result<()> {
     let report = tokio::task::block_in_place(|| verify_with(dir, rules))?;
     if !report.ok() {
-        return Err(Error::Input(format!(
-            "{} is damaged, nothing was sent: {}",
-            dir.display(),
-            report.problems.join("; ")
-        )));
+        return Err(LoadError::Damaged { snapshot: dir.to_path_buf(), problems: report.problems }.into());
     }
     if !report.record_problems.is_empty() {
-        return Err(Error::Input(format!(
-            "{} holds records the target cannot take, nothing was sent (fix them with `chroma-snap transform`): {}",
-            dir.display(),
-            report.record_problems.join("; ")
-        )));
+        return Err(LoadError::Unloadable { snapshot: dir.to_path_buf(), problems: report.record_problems }.into());
     }
     Ok(())
 }

@@ -42,6 +42,14 @@ pub enum SnapshotError {
     NotRegular { path: PathBuf, kind: &'static str },
     #[error("{}: larger than {}, the limit for this file", path.display(), store::bounded::human(*limit))]
     TooLarge { path: PathBuf, limit: u64 },
+    #[error("{} already holds a snapshot (manifest.json); choose another --out or remove it first", dir.display())]
+    Occupied { dir: PathBuf },
+    #[error("{} is not empty and holds no snapshot; refusing to write into it", dir.display())]
+    Foreign { dir: PathBuf },
+    #[error("another run is writing into {} (locked through {}); wait for it to finish or choose another --out", dir.display(), lock.display())]
+    Busy { dir: PathBuf, lock: PathBuf },
+    #[error("--out {} overlaps the input snapshot {}: the output would damage the input; choose a directory outside it", out.display(), input.display())]
+    Overlap { out: PathBuf, input: PathBuf },
 }
 
 impl SnapshotError {

@@ -3,13 +3,15 @@
 //! the end, so a half-written directory is never mistaken for a finished one. Directories are
 //! created owner-only unless asked otherwise (see `fsmode`).
 
-use std::fs;
+use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use fs2::FileExt;
+
+use super::SnapshotError;
 use super::manifest::{MANIFEST_FILE, sync_dir};
 use super::verify::STATE_DIR;
-use crate::error::{Error, Result};
 use crate::fsmode;
 
 /// The command writing a directory; it names the marker (`.chroma-snap/<command>-in-progress`).
@@ -20,7 +22,7 @@ pub enum Job {
 }
 
 impl Job {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Job::Export => "export",
             Job::Transform => "transform",
@@ -28,60 +30,133 @@ impl Job {
     }
 }
 
-/// Marks a directory as holding a run in progress; [`Guard::complete`] clears the mark.
+/// Lock file of a run writing a directory (under the state directory).
+const LOCK_FILE: &str = "out.lock";
+
+/// Marks a directory as holding a run in progress and keeps other runs out of it until
+/// [`Guard::complete`] (or until the process ends: the lock dies with it).
 pub struct Guard {
     marker: PathBuf,
+    lock_path: PathBuf,
+    _lock: File,
 }
 
 /// Makes `out` ready for `job`: absent or empty, or left by an interrupted run of the same job
 /// (everything in it but the state directory is then removed: the marker proves it is ours).
-pub fn prepare(out: &Path, job: Job) -> Result<Guard> {
+/// `input` is the snapshot the job reads, if any: `out` may neither lie inside it nor hold it.
+/// A second run into the same directory at the same time is refused (a lock).
+pub fn prepare(out: &Path, job: Job, input: Option<&Path>) -> Result<Guard, SnapshotError> {
+    if let Some(input) = input {
+        check_overlap(out, input)?;
+    }
     let marker = out.join(STATE_DIR).join(format!("{}-in-progress", job.name()));
-    if out.join(MANIFEST_FILE).exists() {
-        return Err(Error::Input(format!(
-            "{} already holds a snapshot (manifest.json); choose another --out or remove it first",
-            out.display()
-        )));
-    }
-    let io = |p: &Path, e: std::io::Error| Error::Failed(format!("{}: {e}", p.display()));
-    if out.exists() {
-        let entries: Vec<_> = fs::read_dir(out).map_err(|e| io(out, e))?.filter_map(|e| e.ok()).collect();
-        // A run killed between creating the state directory and its marker left only an empty
-        // state directory: that is as good as empty.
-        let only_empty_state = entries.len() == 1
-            && entries[0].file_name() == STATE_DIR
-            && fs::read_dir(entries[0].path()).is_ok_and(|mut d| d.next().is_none());
-        if !entries.is_empty() && !only_empty_state {
-            if !marker.exists() {
-                return Err(Error::Input(format!(
-                    "{} is not empty and holds no snapshot; refusing to write into it",
-                    out.display()
-                )));
-            }
-            tracing::warn!("{}: removing the leftovers of an interrupted {}", out.display(), job.name());
-            for e in entries.iter().filter(|e| e.file_name() != STATE_DIR) {
-                let p = e.path();
-                let res =
-                    if e.file_type().is_ok_and(|t| t.is_dir()) { fs::remove_dir_all(&p) } else { fs::remove_file(&p) };
-                res.map_err(|err| io(&p, err))?;
-            }
-        }
-    }
+    refuse_occupied(out, &marker)?;
     let state = out.join(STATE_DIR);
-    fsmode::create_dir_all(&state).map_err(|e| io(&state, e))?;
-    let mut f = fsmode::create_file(&marker).map_err(|e| io(&marker, e))?;
+    fsmode::create_dir_all(&state).map_err(|e| SnapshotError::io(&state, e))?;
+    let lock_path = state.join(LOCK_FILE);
+    let lock = fsmode::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| SnapshotError::io(&lock_path, e))?;
+    if lock.try_lock_exclusive().is_err() {
+        return Err(SnapshotError::Busy { dir: out.to_path_buf(), lock: lock_path });
+    }
+    // Under the lock: what another run may have finished or left meanwhile.
+    refuse_occupied(out, &marker)?;
+    clear_leftovers(out, job)?;
+    let mut f = fsmode::create_file(&marker).map_err(|e| SnapshotError::io(&marker, e))?;
     f.write_all(format!("a {} into this directory has not finished\n", job.name()).as_bytes())
         .and_then(|()| f.sync_all())
-        .map_err(|e| io(&marker, e))?;
+        .map_err(|e| SnapshotError::io(&marker, e))?;
     sync_dir(&state)?;
     sync_dir(out)?;
-    Ok(Guard { marker })
+    Ok(Guard { marker, lock_path, _lock: lock })
+}
+
+/// Refuses a directory that holds a snapshot, or files that no interrupted run of ours left.
+fn refuse_occupied(out: &Path, marker: &Path) -> Result<(), SnapshotError> {
+    if out.join(MANIFEST_FILE).exists() {
+        return Err(SnapshotError::Occupied { dir: out.to_path_buf() });
+    }
+    if !out.exists() || marker.exists() {
+        return Ok(());
+    }
+    let entries: Vec<_> = fs::read_dir(out).map_err(|e| SnapshotError::io(out, e))?.filter_map(|e| e.ok()).collect();
+    // A run killed between creating the state directory and its marker left only the state
+    // directory (empty, or holding the lock file): that is as good as empty.
+    let ours = |e: &fs::DirEntry| {
+        e.file_name() == STATE_DIR
+            && fs::read_dir(e.path()).is_ok_and(|d| d.filter_map(|x| x.ok()).all(|x| x.file_name() == LOCK_FILE))
+    };
+    if entries.iter().all(ours) {
+        return Ok(());
+    }
+    Err(SnapshotError::Foreign { dir: out.to_path_buf() })
+}
+
+/// Removes everything but the state directory (called under the lock, once the marker or an
+/// empty directory proved the contents ours).
+fn clear_leftovers(out: &Path, job: Job) -> Result<(), SnapshotError> {
+    let entries: Vec<_> = fs::read_dir(out)
+        .map_err(|e| SnapshotError::io(out, e))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name() != STATE_DIR)
+        .collect();
+    if entries.is_empty() {
+        return Ok(());
+    }
+    tracing::warn!("{}: removing the leftovers of an interrupted {}", out.display(), job.name());
+    for e in entries {
+        let p = e.path();
+        let res = if e.file_type().is_ok_and(|t| t.is_dir()) { fs::remove_dir_all(&p) } else { fs::remove_file(&p) };
+        res.map_err(|err| SnapshotError::io(&p, err))?;
+    }
+    Ok(())
+}
+
+/// Refuses an output directory inside the input snapshot, or one that holds it (after
+/// resolving symlinks and `..`).
+fn check_overlap(out: &Path, input: &Path) -> Result<(), SnapshotError> {
+    let (Some(o), Ok(i)) = (resolve_lenient(out), input.canonicalize()) else { return Ok(()) };
+    if o.starts_with(&i) || i.starts_with(&o) {
+        return Err(SnapshotError::Overlap { out: out.to_path_buf(), input: input.to_path_buf() });
+    }
+    Ok(())
+}
+
+/// The absolute, symlink-free form of a path that may not exist yet: its deepest existing
+/// ancestor canonicalized, the rest appended.
+fn resolve_lenient(p: &Path) -> Option<PathBuf> {
+    let abs = if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir().ok()?.join(p) };
+    let mut rest = Vec::new();
+    let mut cur = abs.as_path();
+    loop {
+        if let Ok(real) = cur.canonicalize() {
+            let mut out = real;
+            for c in rest.iter().rev() {
+                match c {
+                    std::path::Component::ParentDir => {
+                        out.pop();
+                    }
+                    std::path::Component::Normal(n) => out.push(n),
+                    _ => {}
+                }
+            }
+            return Some(out);
+        }
+        rest.push(cur.components().next_back()?);
+        cur = cur.parent()?;
+    }
 }
 
 impl Guard {
-    /// Clears the mark: call it only after the manifest (or the run's last file) is on disk.
-    pub fn complete(self) -> Result<()> {
-        fs::remove_file(&self.marker).map_err(|e| Error::Failed(format!("{}: {e}", self.marker.display())))?;
+    /// Clears the mark and the lock: call it only after the manifest (or the run's last file)
+    /// is on disk.
+    pub fn complete(self) -> Result<(), SnapshotError> {
+        fs::remove_file(&self.marker).map_err(|e| SnapshotError::io(&self.marker, e))?;
+        let _ = fs::remove_file(&self.lock_path);
         if let Some(state) = self.marker.parent() {
             let _ = fs::remove_dir(state); // only if empty
         }
@@ -98,10 +173,35 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let out = t.path().join("out");
         fs::create_dir_all(out.join(STATE_DIR)).unwrap();
-        prepare(&out, Job::Transform).expect("an empty state directory is as good as empty").complete().unwrap();
+        prepare(&out, Job::Transform, None).expect("an empty state directory is as good as empty").complete().unwrap();
         fs::write(out.join("notes.txt"), b"mine").unwrap();
-        let err = prepare(&out, Job::Transform).err().expect("foreign files are refused");
+        let err = prepare(&out, Job::Transform, None).err().expect("foreign files are refused");
         assert!(err.to_string().contains("is not empty and holds no snapshot"), "{err}");
         assert!(out.join("notes.txt").exists());
+    }
+
+    #[test]
+    fn a_second_run_into_the_same_directory_is_refused_while_the_first_holds_it() {
+        let t = tempfile::tempdir().unwrap();
+        let out = t.path().join("out");
+        let first = prepare(&out, Job::Export, None).unwrap();
+        let err = prepare(&out, Job::Export, None).err().expect("the lock keeps a second run out");
+        assert!(matches!(err, SnapshotError::Busy { .. }), "{err}");
+        first.complete().unwrap();
+        prepare(&out, Job::Export, None).expect("free again once the first run completed").complete().unwrap();
+        assert!(!out.join(STATE_DIR).exists(), "a completed run leaves no state behind");
+    }
+
+    #[test]
+    fn an_output_inside_the_input_or_holding_it_is_refused() {
+        let t = tempfile::tempdir().unwrap();
+        let input = t.path().join("snap");
+        fs::create_dir_all(&input).unwrap();
+        for out in [input.join("out"), input.join("a/../b"), t.path().to_path_buf(), input.clone()] {
+            let err = prepare(&out, Job::Transform, Some(&input)).err().expect("overlap is refused");
+            assert!(matches!(err, SnapshotError::Overlap { .. }), "{}: {err}", out.display());
+        }
+        assert!(!input.join("out").exists(), "nothing is created on refusal");
+        prepare(&t.path().join("elsewhere"), Job::Transform, Some(&input)).unwrap().complete().unwrap();
     }
 }

@@ -90,7 +90,7 @@ pub fn transform(opts: &TransformOptions, progress: &dyn Progress) -> Result<Tra
         }
     }
     let tasks = source::tasks(&snap)?;
-    let guard = opts.out.as_deref().map(|out| outdir::prepare(out, Job::Transform)).transpose()?;
+    let guard = opts.out.as_deref().map(|out| outdir::prepare(out, Job::Transform, Some(&opts.input))).transpose()?;
     let records_in: u64 = snap.manifest.collections.iter().map(|c| c.count).sum();
     let report = Report {
         input_manifest_blake3: input_blake3.clone(),

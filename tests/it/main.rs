@@ -10,6 +10,7 @@ mod export_proxy;
 mod harness;
 mod hostile_files;
 mod load;
+mod output_dirs;
 mod proxy;
 mod secrets;
 mod snapshot_inputs;

@@ -1,0 +1,238 @@
+//! Reads a live collection back and compares it with a snapshot collection, in four steps:
+//! settings and counts, the snapshot streamed in pages beside the same ids fetched from the
+//! server, the records the target holds beyond the snapshot, and the target's records digest.
+//!
+//! Memory holds the target's id list only; records are compared page by page.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use futures::TryStreamExt;
+use serde_json::Value;
+
+use super::VerifyError;
+use super::drift::{Drift, Tolerance, compare_records, compare_values};
+use super::report::{Comparison, RecordDifference};
+use crate::chroma::{Api, Client, CollectionInfo};
+use crate::error::{Error, Result};
+use crate::load::settings::user_metadata;
+use crate::record::RecordPage;
+use crate::snapshot::convert::BatchView;
+use crate::snapshot::reader::Snapshot;
+use crate::snapshot::{CollectionEntry, RecordsDigest};
+
+/// Whether a server moves float64 metadata values when it parses them (the 1.x Rust server).
+pub fn drifts_float_metadata(client: &Client) -> bool {
+    client.api == Api::V2 && !client.server_version.as_deref().is_some_and(|v| v.starts_with("0."))
+}
+
+/// The target's side of one comparison: where to read, and what was read so far.
+struct Target {
+    client: Arc<Client>,
+    info: Arc<CollectionInfo>,
+    /// Ids the target holds (from its listing).
+    ids: HashSet<String>,
+    /// Records per read.
+    rows: usize,
+    digest: RecordsDigest,
+}
+
+impl Target {
+    async fn fetch(&self, ids: Vec<String>) -> Result<RecordPage> {
+        fetch(self.client.clone(), self.info.clone(), ids).await
+    }
+}
+
+async fn fetch(client: Arc<Client>, info: Arc<CollectionInfo>, ids: Vec<String>) -> Result<RecordPage> {
+    if ids.is_empty() {
+        return Ok(RecordPage::default());
+    }
+    let body = client.fetch_records(&info, &ids).await?;
+    let parsed = client.parse_records_off_thread(body, &info.name).await?;
+    let fail = |why: String| Error::from(VerifyError::ReadBack { collection: info.name.clone(), why });
+    if let Some(why) = parsed.short_arrays {
+        return Err(fail(format!("cannot read records back: {why}")));
+    }
+    if let Some(id) = parsed.missing_embedding.first() {
+        return Err(fail(format!("record {id:?} has no embedding on the server")));
+    }
+    Ok(parsed.page)
+}
+
+/// Compares snapshot collection `entry` with the live collection `info`; with `subset`, the
+/// target may hold more (see [`Comparison::subset`]).
+pub async fn compare(
+    snap: &Snapshot,
+    entry: &CollectionEntry,
+    client: &Client,
+    info: &CollectionInfo,
+    listed: usize,
+    subset: bool,
+) -> Result<Comparison> {
+    let tol = Tolerance::for_target(&entry.space, drifts_float_metadata(client));
+    let mut cmp = compare_settings(entry, client, info, tol, subset).await?;
+    let mut target = Target {
+        client: Arc::new(client.clone()),
+        info: Arc::new(info.clone()),
+        ids: client.list_all_ids(info).await?.into_iter().collect(),
+        rows: client.read_page_rows(1000, 32 << 20, entry.dimension),
+        digest: RecordsDigest::default(),
+    };
+    let seen = compare_records_paged(snap, entry, &mut target, &mut cmp, listed).await?;
+    account_extra(&mut target, &seen, &mut cmp, listed).await?;
+    cmp.target_digest = target.digest.to_hex();
+    tracing::debug!(
+        "collection {:?}: digest {} (snapshot {}), {} extra",
+        info.name,
+        cmp.target_digest,
+        cmp.expected_digest,
+        cmp.extra_count
+    );
+    Ok(cmp)
+}
+
+/// Step 1: counts, distance space and collection metadata; the record findings start empty.
+async fn compare_settings(
+    entry: &CollectionEntry,
+    client: &Client,
+    info: &CollectionInfo,
+    tol: Tolerance,
+    subset: bool,
+) -> Result<Comparison> {
+    let target_records = client.count(info).await?;
+    let (want_meta, got_meta) = (user_metadata(entry.metadata.as_ref()), user_metadata(info.metadata.as_ref()));
+    let to_value = |m: Option<crate::record::Metadata>| m.map_or(Value::Null, Value::Object);
+    let metadata_difference =
+        compare_values("metadata", &to_value(want_meta), &to_value(got_meta), tol, &mut Drift::default()).err();
+    Ok(Comparison {
+        source: entry.name.clone(),
+        target: info.name.clone(),
+        expected_records: entry.count,
+        target_records,
+        expected_space: entry.space.clone(),
+        target_space: info.space(),
+        metadata_difference,
+        expected_digest: entry.records_digest.clone(),
+        target_digest: String::new(),
+        missing_count: 0,
+        missing: Vec::new(),
+        extra_count: 0,
+        extra: Vec::new(),
+        different_count: 0,
+        different: Vec::new(),
+        drifted_records: 0,
+        drift: Drift::default(),
+        tolerance: tol,
+        subset,
+    })
+}
+
+/// Step 2: streams the snapshot in pages on a blocking thread, fetches the same ids from the
+/// target (three pages in flight) and compares record by record. Returns the snapshot's ids.
+async fn compare_records_paged(
+    snap: &Snapshot,
+    entry: &CollectionEntry,
+    target: &mut Target,
+    cmp: &mut Comparison,
+    listed: usize,
+) -> Result<HashSet<String>> {
+    let (rx, reader) = snapshot_pages(snap, entry, target.rows);
+    let (client, info, ids) = (target.client.clone(), target.info.clone(), &target.ids);
+    let mut pairs = Box::pin(futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) }))
+        .map_ok(|want: RecordPage| {
+            let present: Vec<String> = want.ids.iter().filter(|id| ids.contains(*id)).cloned().collect();
+            let (c, i) = (client.clone(), info.clone());
+            async move { Ok::<_, Error>((want, fetch(c, i, present).await?)) }
+        })
+        .try_buffered(3);
+    let mut seen = HashSet::new();
+    while let Some((want, got)) = pairs.try_next().await? {
+        compare_page(&want, &got, cmp, listed, &mut seen);
+        for i in 0..got.len() {
+            target.digest.add(&got.record(i));
+        }
+    }
+    drop(pairs);
+    reader.await.map_err(|e| VerifyError::Reader(e.to_string()))?;
+    Ok(seen)
+}
+
+/// The snapshot collection's records in pages of `rows`, read on a blocking thread.
+fn snapshot_pages(
+    snap: &Snapshot,
+    entry: &CollectionEntry,
+    rows: usize,
+) -> (tokio::sync::mpsc::Receiver<Result<RecordPage>>, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordPage>>(4);
+    let (snap, entry) = (snap.clone(), entry.clone());
+    let reader = tokio::task::spawn_blocking(move || {
+        let mut page = RecordPage::default();
+        for b in snap.collection_batches(&entry) {
+            let b = match b {
+                Ok(b) => b,
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e.into()));
+                    return;
+                }
+            };
+            for r in BatchView::new(&b).records() {
+                if page.is_empty() {
+                    page = RecordPage::with_capacity(r.embedding.len(), rows);
+                }
+                page.push(r);
+                if page.len() >= rows && tx.blocking_send(Ok(std::mem::take(&mut page))).is_err() {
+                    return;
+                }
+            }
+        }
+        if !page.is_empty() {
+            let _ = tx.blocking_send(Ok(page));
+        }
+    });
+    (rx, reader)
+}
+
+/// Compares one snapshot page with what the target returned for its ids.
+fn compare_page(want: &RecordPage, got: &RecordPage, cmp: &mut Comparison, listed: usize, seen: &mut HashSet<String>) {
+    let pos: HashMap<&str, usize> = got.ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+    for i in 0..want.len() {
+        let w = want.record(i);
+        seen.insert(w.id.to_owned());
+        let Some(&j) = pos.get(w.id) else {
+            cmp.missing_count += 1;
+            if cmp.missing.len() < listed {
+                cmp.missing.push(w.id.to_owned());
+            }
+            continue;
+        };
+        match compare_records(&w, &got.record(j), cmp.tolerance) {
+            Ok(d) if d.is_zero() => {}
+            Ok(d) => {
+                cmp.drifted_records += 1;
+                cmp.drift.merge(&d);
+            }
+            Err(why) => {
+                cmp.different_count += 1;
+                if cmp.different.len() < listed {
+                    cmp.different.push(RecordDifference { id: w.id.to_owned(), why });
+                }
+            }
+        }
+    }
+}
+
+/// Step 3: whatever the target holds beyond the snapshot, listed and added to its digest.
+async fn account_extra(target: &mut Target, seen: &HashSet<String>, cmp: &mut Comparison, listed: usize) -> Result<()> {
+    let extra: Vec<String> = target.ids.drain().filter(|id| !seen.contains(id)).collect();
+    cmp.extra_count = extra.len() as u64;
+    let mut sorted = extra.clone();
+    sorted.sort();
+    cmp.extra = sorted.into_iter().take(listed).collect();
+    for chunk in extra.chunks(target.rows) {
+        let page = target.fetch(chunk.to_vec()).await?;
+        for i in 0..page.len() {
+            target.digest.add(&page.record(i));
+        }
+    }
+    Ok(())
+}
