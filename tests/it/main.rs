@@ -7,6 +7,7 @@ mod docs;
 mod export;
 mod export_faults;
 mod export_proxy;
+mod golden_bytes;
 mod harness;
 mod load;
 mod proxy;
