@@ -13,6 +13,7 @@ mod load;
 mod proxy;
 mod secrets;
 mod snapshot_inputs;
+mod support;
 mod transform;
 mod transform_faults;
 
