@@ -6,12 +6,13 @@ Prints one JSON line: {"records": n, "seconds": s, "rate": r}.
 """
 
 import json
+import os
 import sys
 import time
-from urllib.parse import urlparse
 
-import chromadb
-from chromadb.config import Settings
+sys.dont_write_bytecode = True  # keep tests/py free of __pycache__
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "py"))
+from _client import connect  # noqa: E402
 
 
 def main(argv):
@@ -19,8 +20,7 @@ def main(argv):
         sys.exit(__doc__)
     url, name, out = argv[1], argv[2], argv[3]
     page = int(argv[4]) if len(argv) > 4 else 1000
-    u = urlparse(url)
-    client = chromadb.HttpClient(host=u.hostname, port=u.port, settings=Settings(anonymized_telemetry=False))
+    client = connect(url)
     col = client.get_collection(name, embedding_function=None)
     started = time.monotonic()
     n = 0

@@ -16,14 +16,16 @@ Existing collections are an error, never reused.
 """
 
 import json
+import os
 import random
 import sys
 import time
-from urllib.parse import urlparse
 
-import chromadb
 import numpy as np
-from chromadb.config import Settings
+
+sys.dont_write_bytecode = True  # keep tests/py free of __pycache__
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "py"))
+from _client import connect  # noqa: E402
 
 WORDS = ("vector migration snapshot parquet chroma index cosine record batch journal "
          "resume verify server client embedding document metadata").split()
@@ -55,8 +57,7 @@ def main(argv):
         sys.exit(__doc__)
     url, prefix, n, dim = argv[1], argv[2], int(argv[3]), int(argv[4])
     sizes = [int(b) for b in argv[5:]]
-    u = urlparse(url)
-    client = chromadb.HttpClient(host=u.hostname, port=u.port, settings=Settings(anonymized_telemetry=False))
+    client = connect(url)
     for b in sizes:
         col = client.create_collection(f"{prefix}_b{b}", metadata={"hnsw:space": "cosine"}, embedding_function=None)
         secs = 0.0

@@ -21,13 +21,16 @@ import os
 import sys
 import threading
 import time
-from urllib.parse import urlparse
 
 import numpy as np
 import pyarrow.parquet as pq
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from server_cpu import group_cpu_seconds  # noqa: E402
+
+sys.dont_write_bytecode = True  # keep tests/py free of __pycache__
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "py"))
+from _client import headers, host_port  # noqa: E402
 
 BASE = "/api/v2/tenants/default_tenant/databases/default_database"
 
@@ -87,10 +90,10 @@ def main():
     a = ap.parse_args()
     entry, files, n = encode_bodies(a.snapshot, a.collection, a.batch, a.workdir)
 
-    u = urlparse(a.url)
-    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=600)
+    host, port = host_port(a.url)
+    conn = http.client.HTTPConnection(host, port, timeout=600)
     body = json.dumps({"name": a.target, "configuration": {"hnsw": {"space": entry["space"]}}})
-    conn.request("POST", f"{BASE}/collections", body=body, headers={"Content-Type": "application/json"})
+    conn.request("POST", f"{BASE}/collections", body=body, headers=headers("application/json"))
     r = conn.getresponse()
     created = r.read()
     if r.status != 200:
@@ -102,7 +105,7 @@ def main():
     errors = []
 
     def writer():
-        c = http.client.HTTPConnection(u.hostname, u.port, timeout=600)
+        c = http.client.HTTPConnection(host, port, timeout=600)
         while not errors:
             with lock:
                 f = next(todo, None)
@@ -110,7 +113,7 @@ def main():
                 return
             with open(f, "rb") as fh:
                 data = fh.read()
-            c.request("POST", path, body=data, headers={"Content-Type": "application/json"})
+            c.request("POST", path, body=data, headers=headers("application/json"))
             r = c.getresponse()
             answer = r.read()
             if not 200 <= r.status < 300:

@@ -20,10 +20,13 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import urlparse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from server_cpu import group_cpu_seconds  # noqa: E402
+
+sys.dont_write_bytecode = True  # keep tests/py free of __pycache__
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "py"))
+from _client import headers, host_port  # noqa: E402
 
 BASE = "/api/v2/tenants/default_tenant/databases/default_database"
 
@@ -40,8 +43,7 @@ class Conn:
         c = getattr(self.local, "c", None)
         if c is None:
             c = self.local.c = http.client.HTTPConnection(self.host, self.port, timeout=600)
-        headers = {"Content-Type": "application/json"}
-        c.request(method, path, body=body, headers=headers)
+        c.request(method, path, body=body, headers=headers("application/json"))
         r = c.getresponse()
         data = r.read()
         if r.status != 200:
@@ -73,8 +75,8 @@ def main():
     ap.add_argument("--concurrency", type=int, default=3)
     ap.add_argument("--server-pid", type=int)
     a = ap.parse_args()
-    u = urlparse(a.url)
-    conn = Conn(u.hostname, u.port)
+    host, port = host_port(a.url)
+    conn = Conn(host, port)
     cid = json.loads(conn.request("GET", f"{BASE}/collections/{a.collection}"))["id"]
     max_batch = json.loads(conn.request("GET", "/api/v2/pre-flight-checks")).get("max_batch_size") or 10_000
     page = max(1, min(a.page, max_batch))

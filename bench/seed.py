@@ -7,13 +7,15 @@ Prints one JSON line: {"records": N, "seconds": s, "rate": r}.
 """
 
 import json
+import os
 import sys
 import time
-from urllib.parse import urlparse
 
-import chromadb
 import numpy as np
-from chromadb.config import Settings
+
+sys.dont_write_bytecode = True  # keep tests/py free of __pycache__
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "py"))
+from _client import connect, max_batch_size  # noqa: E402
 
 WORDS = ("the collection vector migration chunk server record snapshot parquet distance cosine "
          "humor rhetoric corpus personality de la que el en y los se del las un por con").split()
@@ -24,10 +26,9 @@ def main(argv):
         sys.exit(__doc__)
     url, name, n, dim = argv[1], argv[2], int(argv[3]), int(argv[4])
     docs = "--docs" in argv[5:]
-    u = urlparse(url)
-    client = chromadb.HttpClient(host=u.hostname, port=u.port, settings=Settings(anonymized_telemetry=False))
+    client = connect(url)
     col = client.get_or_create_collection(name, metadata={"hnsw:space": "cosine"}, embedding_function=None)
-    batch = min(client.get_max_batch_size(), 5000)
+    batch = min(max_batch_size(client), 5000)
     rng = np.random.default_rng(7)
     started = time.monotonic()
     for start in range(0, n, batch):

@@ -8,13 +8,12 @@ use std::process::{Command, Output};
 
 use arrow::array::AsArray;
 use chroma_snap::record::{RecordPage, RecordRef};
-use chroma_snap::snapshot::writer::{CollectionWriter, WriterOptions};
-use chroma_snap::snapshot::{CollectionEntry, Manifest};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::{Value, json};
 
 use crate::export::{ok, snap, tmp};
 use crate::harness::{self, V1};
+use crate::support::{SnapCollection, copy_dir, stderr, write_snapshot};
 
 /// One record of a synthetic snapshot.
 pub struct Rec {
@@ -43,40 +42,25 @@ pub fn good(n: usize) -> Vec<Rec> {
         .collect()
 }
 
-/// Writes a snapshot of `(name, dim, records)` collections with the library's own writer.
-pub fn write_snapshot(dir: &Path, cols: Vec<(&str, usize, Vec<Rec>)>) -> PathBuf {
-    std::fs::create_dir_all(dir).unwrap();
-    let mut entries = Vec::new();
-    for (i, (name, dim, recs)) in cols.into_iter().enumerate() {
-        let mut w = CollectionWriter::new(dir, &format!("parts/{i:04}"), dim, WriterOptions::default()).unwrap();
-        let mut page = RecordPage::with_capacity(dim, recs.len());
-        for r in &recs {
-            page.push(RecordRef {
-                id: &r.id,
-                embedding: &r.emb,
-                document: r.doc.as_deref(),
-                uri: r.uri.as_deref(),
-                metadata: r.meta.as_deref(),
-            });
-        }
-        w.write_page(&page).unwrap();
-        let done = w.finish().unwrap();
-        entries.push(CollectionEntry::written(
-            name.into(),
-            format!("synthetic-{i}"),
-            None,
-            None,
-            "l2".into(),
-            Some(dim),
-            done,
-        ));
-    }
-    Manifest::new(None, entries).write_atomic(dir).unwrap();
-    dir.to_path_buf()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+/// Writes a snapshot of `(name, dim, records)` collections (space l2) into `dir`.
+pub fn records_snapshot(dir: &Path, cols: Vec<(&str, usize, Vec<Rec>)>) -> PathBuf {
+    let cols = cols
+        .into_iter()
+        .map(|(name, dim, recs)| {
+            let mut page = RecordPage::with_capacity(dim, recs.len());
+            for r in &recs {
+                page.push(RecordRef {
+                    id: &r.id,
+                    embedding: &r.emb,
+                    document: r.doc.as_deref(),
+                    uri: r.uri.as_deref(),
+                    metadata: r.meta.as_deref(),
+                });
+            }
+            SnapCollection { name: name.into(), dim, space: "l2".into(), metadata: None, configuration: None, page }
+        })
+        .collect();
+    write_snapshot(dir, cols)
 }
 
 /// Exit `code`, one `error:` line on stderr holding every needle.
@@ -129,7 +113,7 @@ fn load_refuses_records_the_target_cannot_take_before_sending_anything() {
     let mut huge = rec("huge", &[1.0; 4], None);
     huge.doc = Some("x".repeat(41 << 20));
     big.push(huge);
-    let s = write_snapshot(
+    let s = records_snapshot(
         &t.path().join("s"),
         vec![("c_emb", 4, emb), ("c_meta", 4, meta), ("c_keys", 4, keys), ("c_big", 4, big), ("c_ok", 4, good(5))],
     );
@@ -194,7 +178,7 @@ fn load_refuses_records_the_target_cannot_take_before_sending_anything() {
 #[test]
 fn load_into_an_existing_collection_is_refused_by_name() {
     let t = tmp();
-    let s = write_snapshot(&t.path().join("s"), vec![("docs", 4, good(5))]);
+    let s = records_snapshot(&t.path().join("s"), vec![("docs", 4, good(5))]);
     let server = harness::shared(V1);
     let name = harness::unique("taken");
     let (st, body) = harness::http(&server.url, "POST", BASE, Some(&format!(r#"{{"name":"{name}"}}"#)), &[]);
@@ -222,19 +206,6 @@ fn load_into_an_existing_collection_is_refused_by_name() {
     assert_eq!(count(), "1", "the existing collection was left alone");
 }
 
-/// Copies the files of a snapshot directory (not the state directory).
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &to.join(e.file_name()));
-        } else {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
-}
-
 /// A minimal spec sending every record to one target.
 pub fn one_target_spec(dir: &Path) -> PathBuf {
     let p = dir.join("spec.toml");
@@ -245,7 +216,7 @@ pub fn one_target_spec(dir: &Path) -> PathBuf {
 #[test]
 fn hostile_part_paths_are_refused_by_every_command() {
     let t = tmp();
-    let good_snap = write_snapshot(&t.path().join("good"), vec![("docs", 4, good(5))]);
+    let good_snap = records_snapshot(&t.path().join("good"), vec![("docs", 4, good(5))]);
     let spec = one_target_spec(t.path());
     let server = harness::shared(V1);
     let rel = "parts/0000/part-000000.parquet";
@@ -293,8 +264,8 @@ fn hostile_part_paths_are_refused_by_every_command() {
 #[test]
 fn an_output_directory_holding_a_snapshot_is_left_untouched() {
     let t = tmp();
-    let existing = write_snapshot(&t.path().join("existing"), vec![("docs", 4, good(5))]);
-    let input = write_snapshot(&t.path().join("input"), vec![("other", 4, good(3))]);
+    let existing = records_snapshot(&t.path().join("existing"), vec![("docs", 4, good(5))]);
+    let input = records_snapshot(&t.path().join("input"), vec![("other", 4, good(3))]);
     let spec = one_target_spec(t.path());
     let before = crate::transform::hashes(&existing);
     let e = existing.to_str().unwrap();
@@ -345,7 +316,7 @@ fn transform_rejects_nan_and_inf_embeddings_with_a_reason() {
     let mut recs = good(3);
     recs.push(rec("nan", &[1.0, f32::NAN, 2.0, 3.0], None));
     recs.push(rec("inf", &[1.0, 2.0, f32::INFINITY, 3.0], None));
-    let s = write_snapshot(&t.path().join("s"), vec![("docs", 4, recs)]);
+    let s = records_snapshot(&t.path().join("s"), vec![("docs", 4, recs)]);
     let out = t.path().join("out");
     let o = crate::transform::transform(&s, &one_target_spec(t.path()), &out, None);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));

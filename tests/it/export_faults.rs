@@ -12,24 +12,7 @@ use serde_json::Value;
 use crate::export::{ok, snap, tmp};
 use crate::harness::{self, V1};
 use crate::proxy::{Fault, Proxy};
-
-fn parts_and_digest(out: &Path) -> (String, Vec<String>) {
-    let m = Snapshot::open(out).expect("snapshot").manifest;
-    let c = &m.collections[0];
-    (c.records_digest.clone(), c.parts.iter().map(|p| format!("{} {}", p.path, p.blake3)).collect())
-}
-
-/// A tiny deterministic generator for kill points (splitmix64).
-pub struct Rng(pub u64);
-impl Rng {
-    pub fn next_f64(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+use crate::support::{Rng, parts_and_digest};
 
 #[test]
 fn export_killed_at_ten_random_points_then_rerun_is_identical() {

@@ -7,17 +7,10 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use chroma_snap::snapshot::reader::Snapshot;
-
 use crate::export::{ok, snap, tmp};
 use crate::harness::{self, Server, V1};
 use crate::proxy::{Fault, Proxy};
-
-/// The records digest and every part's path and hash of a one-collection snapshot.
-fn parts_and_digest(out: &Path) -> (u64, String, Vec<String>) {
-    let c = Snapshot::open(out).expect("snapshot").manifest.collections.remove(0);
-    (c.count, c.records_digest, c.parts.iter().map(|p| format!("{} {}", p.path, p.blake3)).collect())
-}
+use crate::support::parts_and_digest;
 
 fn export_args<'a>(url: &'a str, out: &'a Path, name: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut a = vec!["export", "--from", url, "--out", out.to_str().unwrap(), "--collection", name, "--quiet"];

@@ -9,14 +9,12 @@ use std::time::{Duration, Instant};
 use chroma_snap::record::{RecordPage, RecordRef};
 use chroma_snap::snapshot::convert::BatchView;
 use chroma_snap::snapshot::reader::Snapshot;
-use chroma_snap::snapshot::writer::{CollectionWriter, WriterOptions};
-use chroma_snap::snapshot::{CollectionEntry, Manifest};
 use serde_json::{Map, Value, json};
 
 use crate::export::{ok, snap, tmp, typed};
-use crate::export_faults::Rng;
 use crate::harness::{self, Server, V0, V1};
 use crate::proxy::{Fault, Proxy};
+use crate::support::{Rng, SnapCollection, stderr, write_snapshot, xorshift};
 
 /// Cosine embeddings may come back this many ulps off (see src/load/drift.rs).
 const COSINE_ULPS: u64 = 4;
@@ -30,13 +28,6 @@ struct Synth<'a> {
     space: &'a str,
     seed: u64,
     docs: bool,
-}
-
-fn xorshift(s: &mut u64) -> u64 {
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    *s
 }
 
 fn page_of(s: &Synth<'_>) -> RecordPage {
@@ -63,35 +54,22 @@ fn page_of(s: &Synth<'_>) -> RecordPage {
     page
 }
 
-/// Writes a snapshot holding the given collections; returns its directory.
-fn write_snapshot(root: &Path, cols: &[Synth<'_>]) -> PathBuf {
+/// Writes a snapshot holding the given collections under `root`; returns its directory.
+fn synth_snapshot(root: &Path, cols: &[Synth<'_>]) -> PathBuf {
     let dir = root.join(format!("snap-{}", harness::unique("s")));
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut entries = Vec::new();
-    for (i, s) in cols.iter().enumerate() {
-        let mut w = CollectionWriter::new(&dir, &format!("parts/{i:04}"), s.dim, WriterOptions::default()).unwrap();
-        let page = page_of(s);
-        for chunk in 0..page.len().div_ceil(1000) {
-            let mut p = RecordPage::with_capacity(s.dim, 1000);
-            for r in chunk * 1000..((chunk + 1) * 1000).min(page.len()) {
-                p.push(page.record(r));
-            }
-            w.write_page(&p).unwrap();
-        }
-        let done = w.finish().unwrap();
-        entries.push(CollectionEntry::written(
-            s.name.into(),
-            format!("synthetic-{i}"),
-            json!({"purpose": "load test", "seed": s.seed}).as_object().cloned(),
-            Some(json!({"hnsw": {"space": s.space, "ef_construction": 100, "ef_search": 100,
+    let cols = cols
+        .iter()
+        .map(|s| SnapCollection {
+            name: s.name.into(),
+            dim: s.dim,
+            space: s.space.into(),
+            metadata: json!({"purpose": "load test", "seed": s.seed}).as_object().cloned(),
+            configuration: Some(json!({"hnsw": {"space": s.space, "ef_construction": 100, "ef_search": 100,
                 "max_neighbors": 16, "resize_factor": 1.2, "sync_threshold": 1000}, "spann": null})),
-            s.space.into(),
-            Some(s.dim),
-            done,
-        ));
-    }
-    Manifest::new(None, entries).write_atomic(&dir).unwrap();
-    dir
+            page: page_of(s),
+        })
+        .collect();
+    write_snapshot(&dir, cols)
 }
 
 // ---------- comparing what the Python client reads ----------
@@ -240,10 +218,6 @@ fn run(mut c: Command) -> Output {
     c.output().expect("run chroma-snap")
 }
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
 fn load_ok(dir: &Path, url: &str, extra: &[&str]) -> Value {
     let mut args = extra.to_vec();
     args.push("--json");
@@ -336,7 +310,7 @@ fn export_load_verify_from_0_4_24_into_1_5_9() {
 #[test]
 fn load_into_the_legacy_server_keeps_the_space_in_metadata() {
     let dir = tmp();
-    let s = write_snapshot(dir.path(), &[Synth { name: "docs", n: 300, dim: 16, space: "ip", seed: 3, docs: true }]);
+    let s = synth_snapshot(dir.path(), &[Synth { name: "docs", n: 300, dim: 16, space: "ip", seed: 3, docs: true }]);
     let server = harness::shared(V0);
     let name = harness::unique("legacy");
     let summary = load_ok(&s, &server.url, &["--collection", &format!("docs={name}")]);
@@ -355,9 +329,9 @@ fn load_into_the_legacy_server_keeps_the_space_in_metadata() {
 fn replace_rolls_a_target_back_to_an_older_snapshot() {
     let dir = tmp();
     let old =
-        write_snapshot(dir.path(), &[Synth { name: "docs", n: 300, dim: 32, space: "cosine", seed: 1, docs: true }]);
+        synth_snapshot(dir.path(), &[Synth { name: "docs", n: 300, dim: 32, space: "cosine", seed: 1, docs: true }]);
     let new =
-        write_snapshot(dir.path(), &[Synth { name: "docs", n: 450, dim: 32, space: "cosine", seed: 2, docs: true }]);
+        synth_snapshot(dir.path(), &[Synth { name: "docs", n: 450, dim: 32, space: "cosine", seed: 2, docs: true }]);
     let server = harness::shared(V1);
     let name = harness::unique("rollback");
     let map = format!("docs={name}");
@@ -381,7 +355,7 @@ fn replace_rolls_a_target_back_to_an_older_snapshot() {
 #[test]
 fn a_batch_over_40_mb_as_json_loads() {
     let dir = tmp();
-    let s = write_snapshot(dir.path(), &[Synth { name: "wide", n: 5000, dim: 1536, space: "l2", seed: 4, docs: true }]);
+    let s = synth_snapshot(dir.path(), &[Synth { name: "wide", n: 5000, dim: 1536, space: "l2", seed: 4, docs: true }]);
     let server = harness::shared(V1);
     let name = harness::unique("wide");
     let started = Instant::now();
@@ -403,7 +377,7 @@ fn batch_lines(journal: &Path) -> usize {
 fn kill_9_at_ten_seeded_random_points_then_rerun_is_exact() {
     const BATCHES: usize = 25;
     let dir = tmp();
-    let s = write_snapshot(dir.path(), &[Synth { name: "docs", n: 1000, dim: 32, space: "l2", seed: 5, docs: true }]);
+    let s = synth_snapshot(dir.path(), &[Synth { name: "docs", n: 1000, dim: 32, space: "l2", seed: 5, docs: true }]);
     let server = harness::shared(V1);
     let want = snapshot_dump(&s, "docs");
     let mut rng = Rng(20261126);
@@ -449,7 +423,7 @@ fn kill_9_at_ten_seeded_random_points_then_rerun_is_exact() {
 fn a_load_stopped_after_its_last_batch_resumes_without_resending() {
     let dir = tmp();
     let s =
-        write_snapshot(dir.path(), &[Synth { name: "docs", n: 500, dim: 8, space: "cosine", seed: 6, docs: false }]);
+        synth_snapshot(dir.path(), &[Synth { name: "docs", n: 500, dim: 8, space: "cosine", seed: 6, docs: false }]);
     let server = harness::shared(V1);
     let name = harness::unique("last");
     let map = format!("docs={name}");
@@ -468,7 +442,7 @@ fn a_load_stopped_after_its_last_batch_resumes_without_resending() {
 #[test]
 fn a_target_server_killed_and_restarted_mid_load() {
     let dir = tmp();
-    let s = write_snapshot(dir.path(), &[Synth { name: "docs", n: 3000, dim: 256, space: "l2", seed: 7, docs: true }]);
+    let s = synth_snapshot(dir.path(), &[Synth { name: "docs", n: 3000, dim: 256, space: "l2", seed: 7, docs: true }]);
     let server = Server::start(V1);
     let (data_dir, port) = (server.dir.clone(), server.port().to_string());
     let journal = dir.path().join("j.jsonl");
@@ -494,7 +468,7 @@ fn a_target_server_killed_and_restarted_mid_load() {
 #[test]
 fn resets_503_429_and_slow_answers_are_survived() {
     let dir = tmp();
-    let s = write_snapshot(dir.path(), &[Synth { name: "docs", n: 1000, dim: 64, space: "ip", seed: 8, docs: true }]);
+    let s = synth_snapshot(dir.path(), &[Synth { name: "docs", n: 1000, dim: 64, space: "ip", seed: 8, docs: true }]);
     let server = harness::shared(V1);
     let proxy = Proxy::start(&server.url, "/add");
     proxy.script([
@@ -522,7 +496,7 @@ fn resets_503_429_and_slow_answers_are_survived() {
 #[test]
 fn truncated_answers_and_stalls_past_the_timeout_are_survived_and_permanent_ones_stop() {
     let dir = tmp();
-    let s = write_snapshot(dir.path(), &[Synth { name: "docs", n: 600, dim: 16, space: "l2", seed: 16, docs: true }]);
+    let s = synth_snapshot(dir.path(), &[Synth { name: "docs", n: 600, dim: 16, space: "l2", seed: 16, docs: true }]);
     let server = harness::shared(V1);
     let proxy = Proxy::start(&server.url, "/add");
     // A truncated answer comes after the server applied the add: the retry must not double it.
@@ -570,7 +544,7 @@ fn truncated_answers_and_stalls_past_the_timeout_are_survived_and_permanent_ones
 #[test]
 fn a_permanent_400_stops_with_the_collection_batch_and_record() {
     let dir = tmp();
-    let s = write_snapshot(dir.path(), &[Synth { name: "docs", n: 300, dim: 8, space: "l2", seed: 9, docs: true }]);
+    let s = synth_snapshot(dir.path(), &[Synth { name: "docs", n: 300, dim: 8, space: "l2", seed: 9, docs: true }]);
     let server = harness::shared(V1);
     let proxy = Proxy::start(&server.url, "/add");
     proxy.always(Some(Fault::Status(400, None)));
@@ -586,7 +560,7 @@ fn a_permanent_400_stops_with_the_collection_batch_and_record() {
 #[test]
 fn a_413_splits_the_batch_and_carries_on() {
     let dir = tmp();
-    let s = write_snapshot(dir.path(), &[Synth { name: "docs", n: 800, dim: 64, space: "l2", seed: 10, docs: true }]);
+    let s = synth_snapshot(dir.path(), &[Synth { name: "docs", n: 800, dim: 64, space: "l2", seed: 10, docs: true }]);
     let server = harness::shared(V1);
     let proxy = Proxy::start(&server.url, "/add");
     proxy.max_body(Some(60_000));
@@ -601,7 +575,7 @@ fn a_413_splits_the_batch_and_carries_on() {
 #[test]
 fn resume_is_refused_when_the_target_was_recreated_or_the_snapshot_changed() {
     let dir = tmp();
-    let s = write_snapshot(dir.path(), &[Synth { name: "docs", n: 400, dim: 8, space: "l2", seed: 11, docs: false }]);
+    let s = synth_snapshot(dir.path(), &[Synth { name: "docs", n: 400, dim: 8, space: "l2", seed: 11, docs: false }]);
     let server = harness::shared(V1);
     let name = harness::unique("recreated");
     let map = format!("docs={name}");
@@ -629,7 +603,7 @@ fn resume_is_refused_when_the_target_was_recreated_or_the_snapshot_changed() {
 #[test]
 fn two_loads_cannot_share_a_journal_and_a_damaged_snapshot_sends_nothing() {
     let dir = tmp();
-    let s = write_snapshot(dir.path(), &[Synth { name: "docs", n: 300, dim: 8, space: "l2", seed: 12, docs: false }]);
+    let s = synth_snapshot(dir.path(), &[Synth { name: "docs", n: 300, dim: 8, space: "l2", seed: 12, docs: false }]);
     let server = harness::shared(V1);
     let proxy = Proxy::start(&server.url, "/add");
     proxy.always(Some(Fault::Slow(Duration::from_millis(700))));
@@ -669,7 +643,7 @@ fn two_loads_cannot_share_a_journal_and_a_damaged_snapshot_sends_nothing() {
 #[test]
 fn verify_against_names_missing_extra_and_different_records() {
     let dir = tmp();
-    let s = write_snapshot(dir.path(), &[Synth { name: "docs", n: 200, dim: 8, space: "l2", seed: 13, docs: true }]);
+    let s = synth_snapshot(dir.path(), &[Synth { name: "docs", n: 200, dim: 8, space: "l2", seed: 13, docs: true }]);
     let server = harness::shared(V1);
     let name = harness::unique("tamper");
     let map = format!("docs={name}");
@@ -695,9 +669,9 @@ fn verify_against_names_missing_extra_and_different_records() {
 #[test]
 fn append_upserts_into_a_collection_holding_other_data() {
     let dir = tmp();
-    let big = write_snapshot(dir.path(), &[Synth { name: "docs", n: 450, dim: 16, space: "l2", seed: 14, docs: true }]);
+    let big = synth_snapshot(dir.path(), &[Synth { name: "docs", n: 450, dim: 16, space: "l2", seed: 14, docs: true }]);
     let small =
-        write_snapshot(dir.path(), &[Synth { name: "docs", n: 300, dim: 16, space: "l2", seed: 15, docs: true }]);
+        synth_snapshot(dir.path(), &[Synth { name: "docs", n: 300, dim: 16, space: "l2", seed: 15, docs: true }]);
     let server = harness::shared(V1);
     let name = harness::unique("append");
     let map = format!("docs={name}");

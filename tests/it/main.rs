@@ -7,6 +7,7 @@ mod docs;
 mod export;
 mod export_faults;
 mod export_proxy;
+mod golden_bytes;
 mod harness;
 mod hostile_files;
 mod load;
@@ -14,6 +15,7 @@ mod output_dirs;
 mod proxy;
 mod secrets;
 mod snapshot_inputs;
+mod support;
 mod transform;
 mod transform_faults;
 

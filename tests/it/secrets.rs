@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::bad_inputs::{good, one_target_spec, write_snapshot};
+use crate::bad_inputs::{good, one_target_spec, records_snapshot};
 use crate::export::tmp;
 use crate::harness::{self, Server, V0, V1};
 
@@ -93,7 +93,7 @@ fn secrets_never_reach_files_or_output_and_files_are_owner_only() {
     // A 1.5.9 server reached through a URL with a user and password.
     let server = harness::shared(V1);
     let url1 = server.url.replace("http://", &format!("http://user:{pass}@"));
-    let syn = write_snapshot(&root.join("syn"), vec![("docs", 4, good(6))]);
+    let syn = records_snapshot(&root.join("syn"), vec![("docs", 4, good(6))]);
     let name = harness::unique("secret");
     let map = format!("docs={name}");
     runs.run(&["load", syn.to_str().unwrap(), "--to", &url1, "--collection", &map, "--json"], 0);
@@ -135,7 +135,7 @@ fn secrets_never_reach_files_or_output_and_files_are_owner_only() {
 #[test]
 fn shared_perms_lets_the_umask_decide() {
     let t = tmp();
-    let s = write_snapshot(&t.path().join("s"), vec![("docs", 4, good(4))]);
+    let s = records_snapshot(&t.path().join("s"), vec![("docs", 4, good(4))]);
     let spec = one_target_spec(t.path());
     let transform = |out: &Path, shared: bool| {
         let mut c = Command::new("sh");

@@ -14,6 +14,8 @@ use arrow::array::{Array, AsArray};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::Value;
 
+use crate::support::copy_dir;
+
 pub const SPEC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/specs/four-collections.toml");
 
 pub fn snap_bin() -> Command {
@@ -208,17 +210,4 @@ fn dry_run_writes_no_snapshot() {
     let s = json(&o);
     assert_eq!(s["report"]["written"], 9687);
     assert_eq!(s["report"]["snapshot_written"], false);
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            fs::copy(e.path(), dest).unwrap();
-        }
-    }
 }

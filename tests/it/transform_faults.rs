@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::export_faults::Rng;
+use crate::support::Rng;
 use crate::transform::{SPEC, hashes, snap_bin};
 
 fn transform_cmd(input: &Path, out: &Path) -> Command {
