@@ -11,6 +11,8 @@ use super::spec::*;
 use super::template::Template;
 use crate::record::Metadata;
 
+mod consistency;
+
 pub const REJECT: &str = "reject";
 
 #[derive(Debug)]
@@ -52,7 +54,7 @@ pub struct CheckPlan {
     pub arrays_allowed: bool,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum FieldSource {
     From(Vec<String>),
     Const(Value),
@@ -60,7 +62,7 @@ pub enum FieldSource {
     Derive(Derive),
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct FieldPlan {
     pub name: String,
     pub source: FieldSource,
@@ -243,9 +245,11 @@ fn compile_target(
             if let FieldSource::From(keys) = &fp.source {
                 consumed.extend(keys.iter().cloned());
             }
+            consistency::check_field(&fp, &fpath, e);
             fields.push(fp);
         }
     }
+    consistency::check_template_reads(&fields, path, e);
     // Fields a template reads are computed first.
     fields.sort_by_key(|f| matches!(f.source, FieldSource::Template(_)));
     let keep_unmapped = t.unmapped.or(d.unmapped).unwrap_or(Unmapped::Drop) == Unmapped::Keep;
