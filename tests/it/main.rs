@@ -12,6 +12,7 @@ mod load;
 mod proxy;
 mod secrets;
 mod snapshot_inputs;
+mod spec_holes;
 mod transform;
 mod transform_faults;
 

@@ -44,17 +44,29 @@ pub(super) fn check_field(f: &FieldPlan, path: &str, e: &mut Errors) {
     match (f.kind, f.cast, from_source) {
         (Some(k), Some(c), _) if k != c => e.push(
             join(path, "type"),
-            format!("{:?} contradicts cast = {:?}: a cast value is always a {}", kind_name(k), kind_name(c), kind_name(c)),
+            format!(
+                "{:?} contradicts cast = {:?}: a cast value is always a {}",
+                kind_name(k),
+                kind_name(c),
+                kind_name(c)
+            ),
         ),
         (Some(k), None, Some(s)) if k != s => e.push(
             join(path, "type"),
-            format!("{:?} contradicts `{}`, which always gives a {}", kind_name(k), source_name(&f.source), kind_name(s)),
+            format!(
+                "{:?} contradicts `{}`, which always gives a {}",
+                kind_name(k),
+                source_name(&f.source),
+                kind_name(s)
+            ),
         ),
         _ => {}
     }
     // The type of every value that reaches the checks, when the spec says.
     let vk = f.kind.or(f.cast).or(from_source);
-    let not = |what: &str, needs: &str| format!("{what} needs {needs}, but this field's values are {}s", kind_name(vk.expect("known")));
+    let not = |what: &str, needs: &str| {
+        format!("{what} needs {needs}, but this field's values are {}s", kind_name(vk.expect("known")))
+    };
     let textual = vk.is_some_and(|k| matches!(k, Kind::String | Kind::Bool));
     for (key, bound) in [("min", f.min), ("max", f.max)] {
         match bound {
