@@ -92,9 +92,82 @@ pub fn canonical_metadata(m: &Metadata) -> String {
     serde_json::to_string(m).expect("a JSON map always serialises")
 }
 
-/// Parses canonical (or any) metadata JSON text back into a typed map.
-pub fn parse_metadata(text: &str) -> Result<Metadata, serde_json::Error> {
-    serde_json::from_str(text)
+/// Why metadata text cannot become a typed map without changing a value.
+#[derive(Debug, thiserror::Error)]
+pub enum MetadataError {
+    /// Not a JSON object, or a float beyond f64 (`1e400`), which JSON parsing refuses.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// An integer literal outside i64: parsing would make it a float (or a u64 Chroma refuses).
+    #[error("metadata key {key:?}: {}", int_range_message(literal))]
+    IntRange { key: String, literal: String },
+}
+
+/// The one wording of the i64 rule (Chroma's ints are i64; int vs float is never converted).
+pub fn int_range_message(literal: &str) -> String {
+    format!("integer {literal} does not fit in i64")
+}
+
+/// Parses canonical (or any) metadata JSON text back into a typed map. An integer literal
+/// outside i64 is refused, never read as a float.
+pub fn parse_metadata(text: &str) -> Result<Metadata, MetadataError> {
+    let m: Metadata = serde_json::from_str(text)?;
+    if m.values().any(may_hide_big_int)
+        && let Some((key, literal)) = big_int_literal(text)
+    {
+        return Err(MetadataError::IntRange { key, literal });
+    }
+    Ok(m)
+}
+
+/// Whether a parsed value may come from an integer literal outside i64: a u64 above i64::MAX, or
+/// a float of magnitude 2^63 or more (what serde_json makes of longer integer literals).
+fn may_hide_big_int(v: &Value) -> bool {
+    match v {
+        Value::Number(n) => {
+            n.as_i64().is_none() && (n.is_u64() || n.as_f64().is_some_and(|f| f.abs() >= 9_223_372_036_854_775_808.0))
+        }
+        Value::Array(a) => a.iter().any(may_hide_big_int),
+        Value::Object(o) => o.values().any(may_hide_big_int),
+        _ => false,
+    }
+}
+
+/// The first integer literal (no `.`, no exponent) of valid JSON text that does not fit in i64,
+/// with the top-level key it sits under.
+fn big_int_literal(text: &str) -> Option<(String, String)> {
+    let b = text.as_bytes();
+    let (mut i, mut depth, mut key) = (0, 0usize, String::new());
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                let start = i;
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+                let rest = text.get(i + 1..).unwrap_or("").trim_start();
+                if depth == 1 && rest.starts_with(':') {
+                    key = serde_json::from_str(&text[start..=i.min(b.len() - 1)]).unwrap_or_default();
+                }
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                while i + 1 < b.len() && matches!(b[i + 1], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') {
+                    i += 1;
+                }
+                let lit = &text[start..=i];
+                if !lit.contains(['.', 'e', 'E']) && lit.parse::<i64>().is_err() {
+                    return Some((key, lit.to_owned()));
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 #[cfg(test)]
@@ -123,6 +196,41 @@ mod tests {
             let got = back["v"].as_f64().unwrap();
             assert_eq!(got.to_bits(), v.to_bits(), "{v}");
             assert!(back["v"].is_f64());
+        }
+    }
+
+    fn int_range(text: &str) -> Option<(String, String)> {
+        match parse_metadata(text) {
+            Err(MetadataError::IntRange { key, literal }) => Some((key, literal)),
+            Err(e) => panic!("{text}: {e}"),
+            Ok(_) => None,
+        }
+    }
+
+    #[test]
+    fn integers_beyond_i64_are_refused_never_floats() {
+        let big = |k: &str, l: &str| Some((k.to_owned(), l.to_owned()));
+        assert_eq!(int_range(r#"{"k":18446744073709551616}"#), big("k", "18446744073709551616"));
+        assert_eq!(int_range(r#"{"k":18446744073709551615}"#), big("k", "18446744073709551615"));
+        assert_eq!(int_range(r#"{"k":9223372036854775808}"#), big("k", "9223372036854775808"));
+        assert_eq!(int_range(r#"{"k":-9223372036854775809}"#), big("k", "-9223372036854775809"));
+        assert_eq!(
+            int_range(r#"{"a":"x\":1","b":[1, -99999999999999999999999]}"#),
+            big("b", "-99999999999999999999999")
+        );
+        assert_eq!(int_range(r#"{"a": 1e2, "é\"k" : 100000000000000000000}"#), big("é\"k", "100000000000000000000"));
+        // In range, or floats written as floats: kept as they are.
+        assert_eq!(int_range(r#"{"k":9223372036854775807,"m":-9223372036854775808}"#), None);
+        assert_eq!(int_range(r#"{"k":1e19,"m":-1.8446744073709552e19,"n":18446744073709551616.0}"#), None);
+        assert_eq!(int_range(r#"{"s":"18446744073709551616"}"#), None);
+        let msg = parse_metadata(r#"{"k":18446744073709551616}"#).unwrap_err().to_string();
+        assert_eq!(msg, r#"metadata key "k": integer 18446744073709551616 does not fit in i64"#);
+    }
+
+    #[test]
+    fn floats_beyond_f64_are_refused() {
+        for t in [r#"{"k":1e400}"#, r#"{"k":-1e400}"#, r#"{"k":[1.0, 1e309]}"#] {
+            assert!(matches!(parse_metadata(t), Err(MetadataError::Json(_))), "{t}");
         }
     }
 }

@@ -1,13 +1,23 @@
 //! Talking to ChromaDB over HTTP (v1 for 0.4/0.5 servers, v2 for 0.5.16+ and 1.x).
 //!
+//! connect.rs (options, auth, the client and its routes), detect.rs (which API), request.rs (the
+//! one retry loop, status → error), collections.rs and records.rs (endpoints), cloud.rs (Chroma
+//! Cloud rules), parse.rs (answers → pages), retry.rs (policy), types.rs (DTOs).
+//!
 //! This layer never touches Parquet: it turns server answers into [`crate::record::RecordPage`]s.
 
-pub mod client;
+pub mod cloud;
+mod collections;
+pub mod connect;
+mod detect;
 pub mod parse;
+mod records;
+pub mod request;
 pub mod retry;
 pub mod types;
 
-pub use client::{Client, ConnectOptions, redact_url};
+pub use cloud::{CLOUD_BATCH_LIMIT, is_chroma_cloud};
+pub use connect::{Client, ConnectOptions, redact_url};
 pub use types::{Api, CollectionInfo};
 
 #[derive(Debug, thiserror::Error)]

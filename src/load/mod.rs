@@ -45,8 +45,6 @@ pub enum IfExists {
     Append,
 }
 
-/// Chroma Cloud caps writes (and reads) at 300 records.
-pub const CLOUD_MAX_ROWS: usize = 300;
 /// The 1.x server refuses bodies over 40 MiB; stay well under it.
 pub const MAX_BODY_BYTES_V2: usize = 38 << 20;
 
@@ -216,15 +214,12 @@ pub fn select<'a>(snap: &'a Snapshot, names: &[(String, String)]) -> Result<Vec<
     Ok(out)
 }
 
-/// Batch limits for this server: count (flag, max_batch_size, Chroma Cloud) and body bytes.
+/// Batch limits for this server: count (flag, then the client's max_batch_size, which carries
+/// the Chroma Cloud cap) and body bytes.
 pub fn limits_for(client: &Client, plan: &LoadPlan) -> BatchLimits {
     let mut rows = plan.batch_size.max(1);
     if let Some(m) = client.max_batch_size {
         rows = rows.min(m.max(1));
-    }
-    let host = url::Url::parse(client.url()).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
-    if host.ends_with("trychroma.com") {
-        rows = rows.min(CLOUD_MAX_ROWS);
     }
     let encoding = if client.api == Api::V2 && client.supports_base64 { Encoding::Base64 } else { Encoding::Json };
     let mut bytes = plan.batch_bytes.max(1 << 16);

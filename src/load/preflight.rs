@@ -10,7 +10,7 @@ use super::body::{BODY_OVERHEAD, Encoding, record_bytes};
 use super::error::LoadError;
 use crate::chroma::{Api, Client};
 use crate::error::Result;
-use crate::record::{RecordRef, parse_metadata};
+use crate::record::{MetadataError, RecordRef, parse_metadata};
 use crate::snapshot::CollectionEntry;
 use crate::snapshot::verify::{RecordCheck, verify_with};
 use crate::transform::checks::chroma_metadata;
@@ -53,6 +53,7 @@ impl WriteRules {
         }
         match r.metadata.map(parse_metadata) {
             None => {}
+            Some(Err(e @ MetadataError::IntRange { .. })) => why.push(e.to_string()),
             Some(Err(e)) => why.push(format!("metadata is not a JSON object of finite values: {e}")),
             Some(Ok(m)) => {
                 let mut reasons = Vec::new();
@@ -133,7 +134,10 @@ mod tests {
             (r#"{"chroma:document":"x"}"#, "\"chroma:document\" is reserved"),
             (r#"{"":1}"#, "metadata key is empty"),
             (r#"{"k":null}"#, "metadata key \"k\": null metadata values are refused"),
-            (r#"{"k":18446744073709551615}"#, "does not fit in i64"),
+            (r#"{"k":18446744073709551615}"#, "metadata key \"k\": integer 18446744073709551615 does not fit in i64"),
+            (r#"{"k":18446744073709551616}"#, "metadata key \"k\": integer 18446744073709551616 does not fit in i64"),
+            (r#"{"k":[-9223372036854775809]}"#, "metadata key \"k\": integer -9223372036854775809 does not fit in i64"),
+            (r#"{"k":-1e400}"#, "not a JSON object"),
         ] {
             let got = p(rec("a", &[1.0], Some(meta))).unwrap_or_default();
             assert!(got.contains(needle), "{meta}: {needle:?} not in {got:?}");

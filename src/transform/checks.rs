@@ -5,7 +5,7 @@ use serde_json::{Number, Value};
 
 use super::plan::{CheckPlan, FieldPlan};
 use super::spec::Kind;
-use crate::record::{Metadata, RecordRef};
+use crate::record::{Metadata, RecordRef, int_range_message};
 
 /// Why a record was rejected: a stable rule name, the field it concerns, and a message.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -47,7 +47,7 @@ pub fn chroma_metadata(m: &Metadata, arrays_allowed: bool, out: &mut Vec<Reason>
                 out.push(Reason::new("chroma.nested", Some(k), "nested objects are not metadata values"))
             }
             Value::Number(n) if n.as_i64().is_none() && n.as_f64().is_none_or(|_| n.is_u64()) => {
-                out.push(Reason::new("chroma.int_range", Some(k), format!("integer {n} does not fit in i64")))
+                out.push(Reason::new("chroma.int_range", Some(k), int_range_message(&n.to_string())))
             }
             Value::Array(a) => {
                 if !arrays_allowed {

@@ -11,6 +11,8 @@ use super::spec::*;
 use super::template::Template;
 use crate::record::Metadata;
 
+mod consistency;
+
 pub const REJECT: &str = "reject";
 
 #[derive(Debug)]
@@ -52,7 +54,7 @@ pub struct CheckPlan {
     pub arrays_allowed: bool,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum FieldSource {
     From(Vec<String>),
     Const(Value),
@@ -60,7 +62,7 @@ pub enum FieldSource {
     Derive(Derive),
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct FieldPlan {
     pub name: String,
     pub source: FieldSource,
@@ -243,9 +245,11 @@ fn compile_target(
             if let FieldSource::From(keys) = &fp.source {
                 consumed.extend(keys.iter().cloned());
             }
+            consistency::check_field(&fp, &fpath, e);
             fields.push(fp);
         }
     }
+    consistency::check_template_reads(&fields, path, e);
     // Fields a template reads are computed first.
     fields.sort_by_key(|f| matches!(f.source, FieldSource::Template(_)));
     let keep_unmapped = t.unmapped.or(d.unmapped).unwrap_or(Unmapped::Drop) == Unmapped::Keep;
@@ -579,5 +583,73 @@ default = "two"
         assert!(plan.targets[1].keep_unmapped && plan.targets[1].consumed.contains("old_a"));
         assert!(plan.targets[1].ids.is_some());
         assert_eq!(plan.default, Route::Target(1));
+    }
+
+    fn field_errors(fields: &str) -> Vec<String> {
+        errors(&format!("version = 1\n[targets.tgt.fields]\n{fields}\n[routing]\ndefault = \"tgt\"\n"))
+    }
+
+    #[test]
+    fn contradictory_fields_are_refused_with_their_paths() {
+        let cases = [
+            (
+                r#"a = { from = "x", cast = "int", type = "string" }"#,
+                "targets.tgt.fields.a.type: \"string\" contradicts cast",
+            ),
+            (r#"a = { from = "x", allowed = [] }"#, "targets.tgt.fields.a.allowed: an empty list allows no value"),
+            (r#"a = { from = "x", min = 2, max = 1 }"#, "targets.tgt.fields.a.min: min 2 is above max 1"),
+            (r#"a = { from = "x", type = "string", min = 1 }"#, "targets.tgt.fields.a.min: min needs numbers"),
+            (r#"a = { from = "x", type = "int", regex = "^a" }"#, "targets.tgt.fields.a.regex: regex needs strings"),
+            (r#"a = { from = "x", cast = "float", non_empty = true }"#, "targets.tgt.fields.a.non_empty:"),
+            (r#"a = { from = "x", non_empty = true, max_length = 0 }"#, "targets.tgt.fields.a.max_length: 0 allows"),
+            (r#"a = { from = "x", required = true, default = 1 }"#, "targets.tgt.fields.a.required: has no effect"),
+            (
+                r#"a = { from = "x", type = "int", allowed = [1, "two"] }"#,
+                "targets.tgt.fields.a.allowed: \"two\" can never",
+            ),
+            (r#"a = { from = "x", cast = "float", allowed = [1] }"#, "targets.tgt.fields.a.allowed: 1 can never"),
+            (r#"a = { from = "x", default = "z", allowed = ["x", "y"] }"#, "targets.tgt.fields.a.default: \"z\" fails"),
+            (r#"a = { from = "x", cast = "int", default = "many" }"#, "targets.tgt.fields.a.default: \"many\" fails"),
+            (r#"a = { from = "x", default = 5, min = 0, max = 1 }"#, "targets.tgt.fields.a.default: 5 fails"),
+            (r#"a = { value = "x", type = "int" }"#, "targets.tgt.fields.a.type: \"int\" contradicts `value`"),
+            (r#"a = { template = "{id}", type = "int" }"#, "targets.tgt.fields.a.type: \"int\" contradicts `template`"),
+            (r#"a = { derive = "embedding_dim", regex = "x" }"#, "targets.tgt.fields.a.regex: regex needs strings"),
+            (r#"a = { value = 3, max = 2 }"#, "targets.tgt.fields.a.value: 3 fails"),
+        ];
+        for (field, want) in cases {
+            let errs = field_errors(field);
+            assert!(errs.iter().any(|e| e.starts_with(want)), "{field}: missing {want:?} in {errs:#?}");
+        }
+        // Consistent fields pass.
+        let ok = [
+            r#"a = { from = "x", cast = "int", type = "int", min = 0, default = 3, allowed = [1, 3] }"#,
+            r#"a = { from = "x", cast = "bool", default = false }"#,
+            r#"a = { from = "x", default = "medium", allowed = ["high", "medium"] }"#,
+            r#"a = { derive = "document_chars", type = "int", max = 10 }"#,
+        ];
+        for field in ok {
+            assert_eq!(field_errors(field), Vec::<String>::new(), "{field}");
+        }
+    }
+
+    #[test]
+    fn templates_cannot_read_templates_or_constant_arrays() {
+        let errs = field_errors(
+            r#"a = { template = "{b}-{id}" }
+b = { template = "{c}" }
+c = { value = ["x", "y"] }
+d = { template = "{d}" }
+e = { template = "{f}/{meta.k}" }
+f = { from = "k" }"#,
+        );
+        let want = [
+            "targets.tgt.fields.a.template: {b} is a template field",
+            "targets.tgt.fields.b.template: {c} is the constant [\"x\",\"y\"]",
+            "targets.tgt.fields.d.template: {d} is a template field",
+        ];
+        for w in want {
+            assert!(errs.iter().any(|e| e.starts_with(w)), "missing {w:?} in {errs:#?}");
+        }
+        assert_eq!(errs.len(), 3, "{errs:#?}");
     }
 }

@@ -7,6 +7,7 @@ use serde_json::Value;
 use super::checks::{self, Reason};
 use super::plan::{FieldSource, Plan, Predicate, Route, TargetPlan, TextMatch};
 use super::spec::Derive;
+use super::template::Template;
 use crate::record::{Metadata, RecordRef, canonical_metadata};
 
 /// Where a record goes: the first rule whose every condition holds, else the default.
@@ -72,6 +73,16 @@ pub fn property(name: &str, id: &str, target: &str, collection: &str, src: Optio
     }
 }
 
+/// Why a template cannot render this record: a placeholder holding an array or an object
+/// (the field is not left out silently; the record is rejected).
+fn unrenderable(tpl: &Template, src: Option<&Metadata>, out: &Metadata) -> Option<String> {
+    tpl.names().find_map(|n| {
+        let v = n.strip_prefix("meta.").and_then(|k| src?.get(k)).or_else(|| out.get(n))?;
+        matches!(v, Value::Array(_) | Value::Object(_))
+            .then(|| format!("template placeholder {{{n}}} holds {v}; templates take strings, numbers and bools"))
+    })
+}
+
 fn derive(d: Derive, collection: &str, r: &RecordRef<'_>) -> Option<Value> {
     match d {
         Derive::SourceCollection => Some(Value::from(collection)),
@@ -105,6 +116,10 @@ pub fn map_record(
             }
             FieldSource::Const(v) => Some(v.clone()),
             FieldSource::Template(tpl) => {
+                if let Some(why) = unrenderable(tpl, src, &out) {
+                    reasons.push(Reason::new("field.template", name, why));
+                    continue;
+                }
                 let look =
                     |n: &str| property(n, r.id, &t.name, collection, src).or_else(|| out.get(n).and_then(as_text));
                 match tpl.render(look) {
@@ -257,5 +272,17 @@ document = { regex = "(?i)\\bjaja\\b" }
         let src = parse_metadata(r#"{"source": "b", "score": "high"}"#).unwrap();
         let (_, reasons) = map_record(&plan.targets[0], "c", &rec("x", &[1.0, 2.0], Some("d")), Some(&src));
         assert_eq!(reasons.iter().map(|r| r.rule).collect::<Vec<_>>(), ["field.cast"]);
+    }
+
+    #[test]
+    fn a_template_over_an_array_rejects_the_record_instead_of_dropping_the_field() {
+        let plan = compile(SPEC).unwrap();
+        for meta in [r#"{"source": ["a", "b"]}"#, r#"{"source": {"k": 1}}"#] {
+            let src = parse_metadata(meta).unwrap();
+            let (_, reasons) = map_record(&plan.targets[0], "c", &rec("x", &[1.0, 2.0], Some("d")), Some(&src));
+            let t = reasons.iter().find(|r| r.rule == "field.template").unwrap_or_else(|| panic!("{reasons:?}"));
+            assert_eq!(t.field.as_deref(), Some("uri"));
+            assert!(t.message.starts_with("template placeholder {source} holds "), "{}", t.message);
+        }
     }
 }

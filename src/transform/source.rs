@@ -59,7 +59,11 @@ fn decide(plan: &Plan, collection: &str, r: &RecordRef<'_>) -> Outcome {
         None => None,
         Some(Ok(m)) => Some(m),
         Some(Err(e)) => {
-            let why = Reason::new("source.metadata", None, format!("metadata is not valid JSON: {e}"));
+            let msg = match &e {
+                crate::record::MetadataError::Json(j) => format!("metadata is not valid JSON: {j}"),
+                other => format!("metadata is refused: {other}"),
+            };
+            let why = Reason::new("source.metadata", None, msg);
             return Outcome::Rejected { routed: None, record: Rejected::new(collection, None, r, vec![why]) };
         }
     };

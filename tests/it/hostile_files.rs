@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::bad_inputs::{good, one_target_spec, write_snapshot};
+use crate::bad_inputs::{good, one_target_spec, records_snapshot as write_snapshot};
 use crate::export::tmp;
 use crate::harness::{self, V1};
 

@@ -15,6 +15,7 @@ mod output_dirs;
 mod proxy;
 mod secrets;
 mod snapshot_inputs;
+mod spec_holes;
 mod support;
 mod transform;
 mod transform_faults;
