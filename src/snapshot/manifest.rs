@@ -143,6 +143,9 @@ impl Manifest {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(SnapshotError::NotASnapshot { dir: dir.to_path_buf() });
             }
+            Err(e) if e.kind() == std::io::ErrorKind::IsADirectory => {
+                return Err(SnapshotError::BadManifest { path, why: "a directory, not a file".into() });
+            }
             Err(e) => return Err(SnapshotError::io(&path, e)),
         };
         // Look at the version first so a newer manifest is refused for the right reason.

@@ -9,6 +9,7 @@ mod export_faults;
 mod export_proxy;
 mod harness;
 mod load;
+mod output;
 mod proxy;
 mod secrets;
 mod snapshot_inputs;
