@@ -156,5 +156,4 @@ mod tests {
         assert_eq!(per_second(f64::NAN).to_string(), "0");
         assert_eq!(per_second(f64::INFINITY).to_string(), "0");
     }
-
 }

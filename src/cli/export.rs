@@ -93,7 +93,15 @@ fn render(s: &ExportSummary) -> String {
     let _ = writeln!(o, "{:<32} {:>10} {:>6} {:>12} {:>8}", "collection", "records", "parts", "bytes", "seconds");
     for c in &s.collections {
         let flag = if c.changed_during_export { "  CHANGED DURING EXPORT" } else { "" };
-        let _ = writeln!(o, "{:<32} {:>10} {:>6} {:>12} {:>8.1}{flag}", escape::text(&c.name), c.records, c.parts, c.bytes, c.seconds);
+        let _ = writeln!(
+            o,
+            "{:<32} {:>10} {:>6} {:>12} {:>8.1}{flag}",
+            escape::text(&c.name),
+            c.records,
+            c.parts,
+            c.bytes,
+            c.seconds
+        );
     }
     let rate = s.records as f64 / s.seconds.max(1e-9);
     let _ = writeln!(

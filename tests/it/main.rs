@@ -8,6 +8,7 @@ mod export;
 mod export_faults;
 mod export_proxy;
 mod harness;
+mod help;
 mod load;
 mod output;
 mod proxy;

@@ -12,6 +12,7 @@ use serde_json::Value;
 use crate::bad_inputs::{Rec, good, load, rec, write_snapshot};
 use crate::export::{ok, snap, tmp};
 use crate::harness::{self, V1};
+use chroma_snap::snapshot::Manifest;
 
 /// How the test's end of stdout goes away.
 #[derive(Debug, Clone, Copy)]
@@ -119,5 +120,148 @@ fn a_closed_stdout_ends_export_and_load_dry_run_quietly_with_exit_0() {
             ends_quietly_with(&args, reader);
             assert!(out.join("manifest.json").exists(), "{args:?}: the export finished");
         }
+    }
+}
+
+/// The golden snapshot: samples with and without a document, uri and metadata, a long document,
+/// and an embedding longer than the four values shown.
+fn golden_snapshot(dir: &Path) -> (String, Vec<u64>) {
+    let a = rec("a1", &[0.0, 0.5, -1.0, 2.0], Some(r#"{"k":1}"#));
+    let b = Rec {
+        id: "b2".into(),
+        emb: vec![1.5, 0.0, 0.0, 0.0],
+        doc: None,
+        uri: Some("s3://bucket/b2".into()),
+        meta: None,
+    };
+    let c = Rec { doc: Some("x".repeat(100)), ..rec("c3", &[0.25, 0.0, 0.0, 0.0], None) };
+    let wide = rec("w1", &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], None);
+    write_snapshot(dir, vec![("docs", 4, vec![a, b, c]), ("wide", 6, vec![wide])]);
+    let mut m = Manifest::read(dir).expect("manifest");
+    m.created_at = "2026-01-01T00:00:00Z".into();
+    m.write_atomic(dir).expect("rewrite manifest");
+    let bytes = m.collections.iter().map(|c| c.parts.iter().map(|p| p.bytes).sum()).collect();
+    (dir.to_str().unwrap().to_owned(), bytes)
+}
+
+#[test]
+fn inspect_text_reads_as_a_person_expects() {
+    let t = tmp();
+    let (s, bytes) = golden_snapshot(&t.path().join("snap"));
+    let x80 = "x".repeat(80);
+    let version = env!("CARGO_PKG_VERSION");
+    let expected = format!(
+        "snapshot format 1 by chroma-snap {version}, created 2026-01-01T00:00:00Z
+
+collection                          records    dim   space  parts        bytes
+docs                                      3      4      l2      1 {:>12}
+wide                                      1      6      l2      1 {:>12}
+total                                     4
+
+samples:
+  docs, id a1
+    embedding [0, 0.5, -1, 2]
+    document  \"doc a1\"
+    uri       —
+    metadata  {{\"k\":1}}
+  docs, id b2
+    embedding [1.5, 0, 0, 0]
+    document  —
+    uri       \"s3://bucket/b2\"
+    metadata  —
+  docs, id c3
+    embedding [0.25, 0, 0, 0]
+    document  \"{x80}…\"
+    uri       —
+    metadata  —
+  wide, id w1
+    embedding [1, 2, 3, 4, …]
+    document  \"doc w1\"
+    uri       —
+    metadata  —
+",
+        bytes[0], bytes[1]
+    );
+    assert_eq!(ok(&["inspect", &s]), expected);
+}
+
+const EVIL_NAME: &str = "evil\u{1b}[2J";
+const EVIL_ID: &str = "id\u{1b}]0;pwned\u{7}";
+const EVIL_DOC: &str = "line1\nline2\u{1b}[31m\u{202e}";
+
+fn no_controls(what: &str, text: &str) {
+    assert!(
+        !text.contains(['\u{1b}', '\u{7}', '\u{9b}', '\u{202e}', '\r']),
+        "{what}: raw control characters:\n{text:?}"
+    );
+}
+
+#[test]
+fn hostile_text_is_escaped_for_people_and_exact_in_json() {
+    let t = tmp();
+    let evil = Rec { doc: Some(EVIL_DOC.into()), ..rec(EVIL_ID, &[1.0, 2.0], Some(r#"{"m":"\u009bx"}"#)) };
+    let dir = write_snapshot(&t.path().join("snap"), vec![(EVIL_NAME, 2, vec![evil])]);
+    let s = dir.to_str().unwrap();
+    for cmd in ["inspect", "verify"] {
+        let out = snap(&[cmd, s]);
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.status.code(), Some(0), "{cmd}: {stderr}");
+        no_controls(cmd, &stdout);
+        no_controls(cmd, &stderr);
+        assert!(stdout.contains("evil\\u{1b}[2J"), "{cmd}: the name shown escaped:\n{stdout}");
+    }
+    let shown = ok(&["inspect", s]);
+    assert!(shown.contains("id\\u{1b}]0;pwned\\u{7}"), "{shown}");
+    assert!(shown.contains("\"line1\\u{a}line2\\u{1b}[31m\\u{202e}\""), "{shown}");
+
+    let v: Value = serde_json::from_str(&ok(&["inspect", s, "--json"])).expect("inspect JSON");
+    assert_eq!(v["manifest"]["collections"][0]["name"], EVIL_NAME);
+    assert_eq!(v["samples"][0]["id"], EVIL_ID);
+    assert_eq!(v["samples"][0]["document"], EVIL_DOC);
+    let v: Value = serde_json::from_str(&ok(&["verify", s, "--json"])).expect("verify JSON");
+    assert_eq!((v["ok"].as_bool(), v["snapshot"]["collections"][0]["name"].as_str()), (Some(true), Some(EVIL_NAME)));
+
+    // A damaged part of that collection: the problems on stderr stay escaped too.
+    let part = dir.join(&Manifest::read(&dir).unwrap().collections[0].parts[0].path);
+    std::fs::write(&part, b"garbage").unwrap();
+    let out = snap(&["verify", s]);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    no_controls("damaged verify", &String::from_utf8_lossy(&out.stdout));
+    no_controls("damaged verify", &String::from_utf8_lossy(&out.stderr));
+}
+
+/// `cmd DIR --json` fails with `code`, one JSON error object on stdout and the error on stderr.
+fn json_error(cmd: &str, dir: &Path, code: i32, needle: &str) {
+    let out = snap(&[cmd, dir.to_str().unwrap(), "--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{cmd}: {stderr}");
+    let v: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{cmd}: stdout not JSON ({e}): {stderr}"));
+    assert_eq!((v["ok"].as_bool(), v["exit_code"].as_i64()), (Some(false), Some(code.into())), "{cmd}: {v}");
+    let error = v["error"].as_str().expect("error text");
+    assert!(error.contains(needle), "{cmd}: {needle:?} not in {error:?}");
+    assert!(stderr.contains(&format!("error: {error}")), "{cmd}: {stderr}");
+}
+
+#[test]
+fn json_commands_print_an_error_object_when_the_snapshot_cannot_be_opened() {
+    let t = tmp();
+    let dir = t.path().join("snap");
+    std::fs::create_dir(&dir).unwrap();
+    for cmd in ["verify", "inspect"] {
+        json_error(cmd, &dir, 2, "not a snapshot");
+    }
+    std::fs::write(dir.join("manifest.json"), "{ not json").unwrap();
+    for cmd in ["verify", "inspect"] {
+        json_error(cmd, &dir, 2, "not a valid manifest");
+    }
+    // A directory where the manifest should be is bad input (2), as the README says.
+    std::fs::remove_file(dir.join("manifest.json")).unwrap();
+    std::fs::create_dir(dir.join("manifest.json")).unwrap();
+    for cmd in ["verify", "inspect"] {
+        json_error(cmd, &dir, 2, "a directory, not a file");
+        let out = snap(&[cmd, dir.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{cmd}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.stdout.is_empty(), "{cmd}: text mode prints nothing on stdout");
     }
 }
