@@ -150,7 +150,7 @@ mod tests {
 
     #[test]
     fn rates_read_as_whole_units_with_separators() {
-        assert_eq!(per_second(18_556.1588).to_string(), "18,556");
+        assert_eq!(per_second(18_556.158_8).to_string(), "18,556");
         assert_eq!(per_second(1_234_567.5).to_string(), "1,234,568");
         assert_eq!(per_second(0.4).to_string(), "0");
         assert_eq!(per_second(f64::NAN).to_string(), "0");
