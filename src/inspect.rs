@@ -1,11 +1,13 @@
 //! What a snapshot holds, for people: collections, counts, dimensions, spaces, parts, samples.
 
+use std::fmt::Write;
 use std::path::Path;
 
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::Result;
+use crate::escape::text;
 use crate::snapshot::Manifest;
 use crate::snapshot::convert::BatchView;
 use crate::snapshot::reader::Snapshot;
@@ -63,33 +65,49 @@ fn shorten(s: &str, n: usize) -> String {
     out
 }
 
-/// The human-readable form.
+/// The human-readable form: a header, a table of collections, then a few samples as a person
+/// reads them (untrusted text escaped, documents quoted and cut, `—` for an absent value).
 pub fn render(i: &Inspection) -> String {
-    use std::fmt::Write;
-    let m = &i.manifest;
-    let mut o = String::new();
-    let _ = writeln!(
-        o,
-        "snapshot format {} by {} {}, created {}",
-        m.format_version, m.tool.name, m.tool.version, m.created_at
+    let mut o = header(&i.manifest);
+    o.push_str(&table(&i.manifest));
+    if !i.samples.is_empty() {
+        o.push_str("\nsamples:\n");
+        for s in &i.samples {
+            let dim = i.manifest.collection(&s.collection).and_then(|c| c.dimension);
+            o.push_str(&sample(s, dim));
+        }
+    }
+    o
+}
+
+fn header(m: &Manifest) -> String {
+    let mut o = format!(
+        "snapshot format {} by {} {}, created {}\n",
+        m.format_version,
+        text(&m.tool.name),
+        text(&m.tool.version),
+        text(&m.created_at)
     );
     if let Some(s) = &m.source {
         let _ = writeln!(
             o,
             "source: {} ({} API, server {}, tenant {}, database {})",
-            s.url,
-            s.api,
-            s.server_version.as_deref().unwrap_or("?"),
-            s.tenant,
-            s.database
+            text(&s.url),
+            text(&s.api),
+            text(s.server_version.as_deref().unwrap_or("?")),
+            text(&s.tenant),
+            text(&s.database)
         );
     }
     if let Some(l) = &m.lineage {
-        let _ = writeln!(o, "lineage: {l}");
+        let _ = writeln!(o, "lineage: {}", text(&l.to_string()));
     }
-    let _ = writeln!(
-        o,
-        "\n{:<32} {:>10} {:>6} {:>7} {:>6} {:>12}",
+    o
+}
+
+fn table(m: &Manifest) -> String {
+    let mut o = format!(
+        "\n{:<32} {:>10} {:>6} {:>7} {:>6} {:>12}\n",
         "collection", "records", "dim", "space", "parts", "bytes"
     );
     for c in &m.collections {
@@ -99,26 +117,35 @@ pub fn render(i: &Inspection) -> String {
         let _ = writeln!(
             o,
             "{:<32} {:>10} {:>6} {:>7} {:>6} {:>12}{flag}",
-            c.name,
+            text(&c.name),
             c.count,
             dim,
-            c.space,
+            text(&c.space),
             c.parts.len(),
             bytes
         );
     }
     let total: u64 = m.collections.iter().map(|c| c.count).sum();
     let _ = writeln!(o, "{:<32} {:>10}", "total", total);
-    if !i.samples.is_empty() {
-        let _ = writeln!(o, "\nsamples:");
-        for s in &i.samples {
-            let meta = shorten(&s.metadata.as_ref().map_or("null".into(), Value::to_string), 200);
-            let _ = writeln!(
-                o,
-                "  {} / {:?}: embedding {:?}…, document {:?}, uri {:?}, metadata {}",
-                s.collection, s.id, s.embedding_head, s.document, s.uri, meta
-            );
-        }
-    }
     o
 }
+
+/// One sample as a small block: where it is, then one value per line.
+fn sample(s: &Sample, dim: Option<usize>) -> String {
+    let head: Vec<String> = s.embedding_head.iter().map(f32::to_string).collect();
+    let more = if dim.is_some_and(|d| d > head.len()) { ", …" } else { "" };
+    let quoted = |v: &str| format!("\"{}\"", text(v));
+    let none = || NONE.to_owned();
+    let meta = s.metadata.as_ref().map_or_else(none, |m| text(&shorten(&m.to_string(), 200)).into_owned());
+    format!(
+        "  {}, id {}\n    embedding [{}{more}]\n    document  {}\n    uri       {}\n    metadata  {meta}\n",
+        text(&s.collection),
+        text(&s.id),
+        head.join(", "),
+        s.document.as_deref().map_or_else(none, quoted),
+        s.uri.as_deref().map_or_else(none, quoted),
+    )
+}
+
+/// Shown for an absent value.
+const NONE: &str = "—";

@@ -11,6 +11,7 @@
 
 pub mod chroma;
 pub mod error;
+pub mod escape;
 pub mod export;
 pub mod fsmode;
 pub mod inspect;

@@ -1,10 +1,13 @@
 //! Progress reporting through a trait: bars on a terminal, periodic log lines otherwise, or nothing.
 
+use std::fmt;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{HumanCount, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
+
+use crate::escape;
 
 pub trait Progress: Send + Sync {
     /// Starts a bar counting `unit`s towards `total` (when known).
@@ -51,15 +54,26 @@ impl Progress for Bars {
     fn bar(&self, label: &str, total: Option<u64>, unit: &'static str) -> Box<dyn Bar> {
         let pb = self.0.add(total.map_or_else(ProgressBar::new_spinner, ProgressBar::new));
         let tmpl = if total.is_some() {
-            format!("{{prefix:>24}} [{{bar:30}}] {{human_pos}}/{{human_len}} {unit} {{per_sec}} ETA {{eta}}")
+            format!("{{prefix:>24}} [{{bar:30}}] {{human_pos}}/{{human_len}} {unit}, {{rate}}, ETA {{eta}}")
         } else {
-            format!("{{prefix:>24}} {{spinner}} {{human_pos}} {unit} {{per_sec}}")
+            format!("{{prefix:>24}} {{spinner}} {{human_pos}} {unit}, {{rate}}")
         };
-        pb.set_style(ProgressStyle::with_template(&tmpl).expect("valid template").progress_chars("=> "));
-        pb.set_prefix(label.to_owned());
+        let style = ProgressStyle::with_template(&tmpl).expect("valid template").progress_chars("=> ");
+        pb.set_style(style.with_key("rate", rate));
+        pb.set_prefix(escape::text(label).into_owned());
         pb.enable_steady_tick(Duration::from_millis(200));
         Box::new(IndicatifBar(pb))
     }
+}
+
+/// Whole units per second with thousands separators: `18,556/s`.
+fn rate(state: &ProgressState, w: &mut dyn fmt::Write) {
+    let _ = write!(w, "{}/s", per_second(state.per_sec()));
+}
+
+/// A rate as a person reads it: whole units, thousands separators.
+pub fn per_second(rate: f64) -> HumanCount {
+    HumanCount(if rate.is_finite() && rate > 0.0 { rate.round() as u64 } else { 0 })
 }
 
 struct IndicatifBar(ProgressBar);
@@ -80,7 +94,7 @@ impl Progress for LogLines {
     fn bar(&self, label: &str, total: Option<u64>, unit: &'static str) -> Box<dyn Bar> {
         let now = Instant::now();
         Box::new(LogBar {
-            label: label.to_owned(),
+            label: escape::text(label).into_owned(),
             total,
             unit,
             done: AtomicU64::new(0),
@@ -127,5 +141,19 @@ impl Bar for LogBar {
     }
     fn finish(&self) {
         tracing::info!("{} done in {:.1}s", self.line(), self.start.elapsed().as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_read_as_whole_units_with_separators() {
+        assert_eq!(per_second(18_556.158_8).to_string(), "18,556");
+        assert_eq!(per_second(1_234_567.5).to_string(), "1,234,568");
+        assert_eq!(per_second(0.4).to_string(), "0");
+        assert_eq!(per_second(f64::NAN).to_string(), "0");
+        assert_eq!(per_second(f64::INFINITY).to_string(), "0");
     }
 }

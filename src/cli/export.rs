@@ -4,12 +4,14 @@ use std::path::PathBuf;
 
 use clap::Args as ClapArgs;
 
+use chroma_snap::escape;
 use chroma_snap::export::{ExportPlan, ExportSummary, Paging, export};
 use chroma_snap::progress::Progress;
 use chroma_snap::snapshot::writer::WriterOptions;
 use chroma_snap::{Error, Result};
 
 use super::connect::Connect;
+use super::out;
 
 pub const EXAMPLES: &str = "Examples:
   chroma-snap export --from http://127.0.0.1:8000 --out snap/
@@ -78,9 +80,9 @@ pub fn run(args: Args, progress: &dyn Progress) -> Result<u8> {
     let plan = args.plan()?;
     let summary = super::runtime()?.block_on(export(&plan, progress))?;
     if args.json {
-        super::print_json(&summary);
+        out::json(&summary)?;
     } else {
-        print!("{}", render(&summary));
+        out::text(&render(&summary))?;
     }
     Ok(chroma_snap::error::exit::OK)
 }
@@ -91,7 +93,15 @@ fn render(s: &ExportSummary) -> String {
     let _ = writeln!(o, "{:<32} {:>10} {:>6} {:>12} {:>8}", "collection", "records", "parts", "bytes", "seconds");
     for c in &s.collections {
         let flag = if c.changed_during_export { "  CHANGED DURING EXPORT" } else { "" };
-        let _ = writeln!(o, "{:<32} {:>10} {:>6} {:>12} {:>8.1}{flag}", c.name, c.records, c.parts, c.bytes, c.seconds);
+        let _ = writeln!(
+            o,
+            "{:<32} {:>10} {:>6} {:>12} {:>8.1}{flag}",
+            escape::text(&c.name),
+            c.records,
+            c.parts,
+            c.bytes,
+            c.seconds
+        );
     }
     let rate = s.records as f64 / s.seconds.max(1e-9);
     let _ = writeln!(

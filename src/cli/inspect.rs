@@ -7,6 +7,8 @@ use clap::Args as ClapArgs;
 use chroma_snap::Result;
 use chroma_snap::inspect::{inspect, render};
 
+use super::out;
+
 pub const EXAMPLES: &str = "Examples:
   chroma-snap inspect snap/
   chroma-snap inspect snap/ --json | jq '.manifest.collections[].count'";
@@ -24,11 +26,15 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<u8> {
-    let i = inspect(&args.dir, args.samples)?;
+    let i = match inspect(&args.dir, args.samples) {
+        Ok(i) => i,
+        Err(e) if args.json => return out::json_error(e),
+        Err(e) => return Err(e),
+    };
     if args.json {
-        super::print_json(&i);
+        out::json(&i)?;
     } else {
-        print!("{}", render(&i));
+        out::text(&render(&i))?;
     }
     Ok(chroma_snap::error::exit::OK)
 }

@@ -5,12 +5,14 @@ use std::path::PathBuf;
 use clap::{Args as ClapArgs, ValueEnum};
 
 use chroma_snap::error::exit;
+use chroma_snap::escape;
 use chroma_snap::load::{IfExists, LoadPlan, LoadSummary, load};
 use chroma_snap::progress::Progress;
 use chroma_snap::verify::{Comparison, DEFAULT_LISTED};
 use chroma_snap::{Error, Result};
 
 use super::connect::Connect;
+use super::out;
 
 pub const EXAMPLES: &str = "Examples:
   chroma-snap load snap/ --to http://127.0.0.1:8000
@@ -116,21 +118,21 @@ pub fn run(args: Args, progress: &dyn Progress) -> Result<u8> {
     let plan = args.plan()?;
     let summary = super::runtime()?.block_on(load(&plan, progress))?;
     if args.json {
-        super::print_json(&summary);
+        out::json(&summary)?;
     } else {
-        print!("{}", render(&summary));
+        out::text(&render(&summary))?;
     }
     let bad: Vec<&Comparison> =
         summary.collections.iter().filter_map(|c| c.comparison.as_ref()).filter(|c| !c.ok()).collect();
     for c in &bad {
         for line in c.describe() {
-            eprintln!("error: {line}");
+            out::note(&format!("error: {line}"));
         }
     }
     if bad.is_empty() {
         Ok(exit::OK)
     } else {
-        eprintln!("the target differs from the snapshot in {} collection(s)", bad.len());
+        out::note(&format!("the target differs from the snapshot in {} collection(s)", bad.len()));
         Ok(exit::MISMATCH)
     }
 }
@@ -148,7 +150,13 @@ fn render(s: &LoadSummary) -> String {
         let _ = writeln!(
             o,
             "{:<28} {:<28} {:<16} {:>9} {:>8} {:>12} {:>8}",
-            c.source, c.target, c.action, c.records, c.batches, c.bytes, secs
+            escape::text(&c.source),
+            escape::text(&c.target),
+            c.action,
+            c.records,
+            c.batches,
+            c.bytes,
+            secs
         );
     }
     if s.dry_run {

@@ -5,6 +5,8 @@ pub mod connect;
 pub mod export;
 pub mod inspect;
 pub mod load;
+pub mod logging;
+pub mod out;
 pub mod transform;
 pub mod verify;
 
@@ -98,9 +100,4 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .map_err(|e| chroma_snap::Error::Failed(format!("cannot start the async runtime: {e}")))
-}
-
-/// Prints a value as pretty JSON on stdout.
-pub fn print_json<T: serde::Serialize>(v: &T) {
-    println!("{}", serde_json::to_string_pretty(v).expect("summaries serialise"));
 }

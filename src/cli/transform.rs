@@ -11,6 +11,8 @@ use chroma_snap::transform::report::render;
 use chroma_snap::transform::{TransformOptions, transform};
 use chroma_snap::{Error, Result};
 
+use super::out;
+
 pub const EXAMPLES: &str = "Examples:
   chroma-snap transform legacy/ --spec fixtures/specs/four-collections.toml --out migrated/
   chroma-snap transform legacy/ --spec spec.toml --dry-run          # report only, writes nothing
@@ -62,18 +64,18 @@ impl Args {
 pub fn run(args: Args, progress: &dyn Progress) -> Result<u8> {
     let summary = transform(&args.options()?, progress)?;
     if args.json {
-        super::print_json(&summary);
+        out::json(&summary)?;
     } else {
-        print!("{}", render(&summary));
+        out::text(&render(&summary))?;
     }
     if summary.report.gate_passed {
         Ok(exit::OK)
     } else {
-        eprintln!(
+        out::note(&format!(
             "error: quality gate not met: {:.2}% of records passed, the spec requires {:.2}%; no snapshot written",
             summary.report.pass_rate * 100.0,
             summary.report.min_pass_rate * 100.0
-        );
+        ));
         Ok(exit::GATE)
     }
 }

@@ -7,10 +7,12 @@ use clap::Args as ClapArgs;
 
 use chroma_snap::Result;
 use chroma_snap::error::exit;
-use chroma_snap::snapshot::verify::verify;
-use chroma_snap::verify::{DEFAULT_LISTED, verify_against};
+use chroma_snap::escape;
+use chroma_snap::snapshot::verify::{VerifyReport, verify};
+use chroma_snap::verify::{Comparison, DEFAULT_LISTED, verify_against};
 
 use super::connect::Connect;
+use super::out;
 
 pub const EXAMPLES: &str = "Examples:
   chroma-snap verify snap/            # after copying a snapshot, before trusting it
@@ -39,6 +41,16 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<u8> {
+    match check(&args) {
+        Ok((report, comparisons)) => show(&args, &report, comparisons.as_deref()),
+        Err(e) if args.json => out::json_error(e),
+        Err(e) => Err(e),
+    }
+}
+
+type Checked = (VerifyReport, Option<Vec<Comparison>>);
+
+fn check(args: &Args) -> Result<Checked> {
     let report = verify(&args.dir)?;
     let comparisons = match &args.against {
         Some(url) => {
@@ -48,39 +60,51 @@ pub fn run(args: Args) -> Result<u8> {
         }
         None => None,
     };
-    let live_ok = comparisons.as_ref().is_none_or(|cs| cs.iter().all(|c| c.ok()));
+    Ok((report, comparisons))
+}
+
+fn show(args: &Args, report: &VerifyReport, comparisons: Option<&[Comparison]>) -> Result<u8> {
+    let live_ok = comparisons.is_none_or(|cs| cs.iter().all(Comparison::ok));
     if args.json {
-        super::print_json(&serde_json::json!({"snapshot": report, "against": comparisons}));
+        let ok = report.ok() && live_ok;
+        out::json(&serde_json::json!({"ok": ok, "snapshot": report, "against": comparisons}))?;
     } else {
-        for c in &report.collections {
-            let state = if c.ok { "ok" } else { "BAD" };
-            println!("{state:>4}  {}: {} parts, {} records", c.name, c.parts, c.rows);
-        }
-        for p in &report.problems {
-            eprintln!("error: {p}");
-        }
-        if report.ok() {
-            println!("{}: intact", args.dir.display());
-        }
-        for c in comparisons.iter().flatten() {
-            if c.ok() {
-                let how = if c.exact() { "exact".to_owned() } else { c.drift_note() };
-                println!("  ok  {} = {}: {} records, {how}", c.source, c.target, c.target_records);
-            } else {
-                println!("DIFF  {} ≠ {}", c.source, c.target);
-                for line in c.describe() {
-                    eprintln!("error: {line}");
-                }
-            }
-        }
+        show_text(args, report, comparisons)?;
     }
     if !report.ok() {
-        eprintln!("{}: {} problem(s) found; do not trust this snapshot", args.dir.display(), report.problems.len());
+        let (dir, n) = (args.dir.display(), report.problems.len());
+        out::note(&format!("{dir}: {n} problem(s) found; do not trust this snapshot"));
         return Ok(exit::MISMATCH);
     }
     if !live_ok {
-        eprintln!("the server differs from the snapshot");
+        out::note("the server differs from the snapshot");
         return Ok(exit::MISMATCH);
     }
     Ok(exit::OK)
+}
+
+fn show_text(args: &Args, report: &VerifyReport, comparisons: Option<&[Comparison]>) -> Result<()> {
+    for c in &report.collections {
+        let state = if c.ok { "ok" } else { "BAD" };
+        out::text(&format!("{state:>4}  {}: {} parts, {} records\n", escape::text(&c.name), c.parts, c.rows))?;
+    }
+    for p in &report.problems {
+        out::note(&format!("error: {p}"));
+    }
+    if report.ok() {
+        out::text(&format!("{}: intact\n", args.dir.display()))?;
+    }
+    for c in comparisons.into_iter().flatten() {
+        let (src, dst) = (escape::text(&c.source), escape::text(&c.target));
+        if c.ok() {
+            let how = if c.exact() { "exact".to_owned() } else { c.drift_note() };
+            out::text(&format!("  ok  {src} = {dst}: {} records, {how}\n", c.target_records))?;
+        } else {
+            out::text(&format!("DIFF  {src} ≠ {dst}\n"))?;
+            for line in c.describe() {
+                out::note(&format!("error: {line}"));
+            }
+        }
+    }
+    Ok(())
 }
