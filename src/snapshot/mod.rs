@@ -8,6 +8,7 @@ pub mod manifest;
 pub mod outdir;
 pub mod reader;
 pub mod schema;
+pub mod validate;
 pub mod verify;
 pub mod writer;
 

@@ -9,6 +9,7 @@ use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchR
 use super::SnapshotError;
 use super::manifest::{CollectionEntry, Manifest, PartEntry, resolve_part};
 use super::schema::check_part_schema;
+use super::validate;
 
 /// Rows per batch when reading parts.
 pub const READ_BATCH_ROWS: usize = 1024;
@@ -21,9 +22,23 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// Opens a snapshot, refusing one whose manifest disagrees with itself (see
+    /// [`validate::manifest_problems`]).
     pub fn open(dir: &Path) -> Result<Self, SnapshotError> {
+        let (snap, problems) = Self::open_with_problems(dir)?;
+        if !problems.is_empty() {
+            let path = dir.join(super::manifest::MANIFEST_FILE);
+            return Err(SnapshotError::BadManifest { path, why: problems.join("; ") });
+        }
+        Ok(snap)
+    }
+
+    /// Opens a snapshot whose manifest is well formed, returning what it says inconsistently
+    /// (for verify to report beside what it finds in the files).
+    pub fn open_with_problems(dir: &Path) -> Result<(Self, Vec<String>), SnapshotError> {
         let manifest = Manifest::read(dir)?;
-        Ok(Self { root: dir.to_path_buf(), manifest })
+        let problems = validate::manifest_problems(&manifest);
+        Ok((Self { root: dir.to_path_buf(), manifest }, problems))
     }
 
     /// The file of a part, refusing paths that leave the snapshot directory.
@@ -38,7 +53,9 @@ impl Snapshot {
     /// Streams the batches of one part, after checking its schema against the collection.
     pub fn read_part(&self, coll: &CollectionEntry, part: &PartEntry) -> Result<PartReader, SnapshotError> {
         let path = self.part_path(coll, part)?;
-        PartReader::open(&path, coll.dimension, READ_BATCH_ROWS)
+        let reader = PartReader::open(&path, coll, READ_BATCH_ROWS)?;
+        validate::check_part_rows(part, reader.rows).map_err(|why| SnapshotError::BadPart { path, why })?;
+        Ok(reader)
     }
 
     /// Every batch of a collection, part after part, in manifest order.
@@ -61,19 +78,18 @@ pub struct PartReader {
 }
 
 impl PartReader {
-    pub fn open(path: &Path, want_dim: Option<usize>, batch_rows: usize) -> Result<Self, SnapshotError> {
+    /// Opens a part of `coll`, checking its schema and dimension; every batch is checked as it is
+    /// read ([`validate::check_batch`]).
+    pub fn open(path: &Path, coll: &CollectionEntry, batch_rows: usize) -> Result<Self, SnapshotError> {
         let file = File::open(path).map_err(|e| SnapshotError::io(path, e))?;
         let pq = |e| SnapshotError::Parquet { path: path.to_path_buf(), source: e };
         let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq)?;
         let dim = check_part_schema(builder.schema())
             .map_err(|why| SnapshotError::BadPart { path: path.to_path_buf(), why })?;
-        if let Some(want) = want_dim.filter(|w| *w != dim) {
-            return Err(SnapshotError::BadPart {
-                path: path.to_path_buf(),
-                why: format!("embeddings have {dim} dimensions, the manifest says {want}"),
-            });
-        }
-        let rows = builder.metadata().file_metadata().num_rows() as u64;
+        let rows = u64::try_from(builder.metadata().file_metadata().num_rows())
+            .map_err(|_| SnapshotError::BadPart { path: path.to_path_buf(), why: "negative row count".into() })?;
+        validate::check_part_dimension(coll, dim, rows)
+            .map_err(|why| SnapshotError::BadPart { path: path.to_path_buf(), why })?;
         let inner = builder.with_batch_size(batch_rows).build().map_err(pq)?;
         Ok(Self { path: path.to_path_buf(), inner, rows })
     }
@@ -83,7 +99,10 @@ impl Iterator for PartReader {
     type Item = Result<RecordBatch, SnapshotError>;
     fn next(&mut self) -> Option<Self::Item> {
         self.inner.next().map(|r| {
-            r.map_err(|e| SnapshotError::BadPart { path: self.path.clone(), why: format!("cannot decode: {e}") })
+            let bad = |why| SnapshotError::BadPart { path: self.path.clone(), why };
+            let batch = r.map_err(|e| bad(format!("cannot decode: {e}")))?;
+            validate::check_batch(&batch).map_err(bad)?;
+            Ok(batch)
         })
     }
 }

@@ -17,6 +17,7 @@ use crate::snapshot::SnapshotError;
 use crate::snapshot::convert::BatchView;
 use crate::snapshot::reader::Snapshot;
 use crate::snapshot::schema::check_part_schema;
+use crate::snapshot::validate;
 
 /// Rows decoded at a time: a whole row group at once costs several times its size in transient
 /// level and value buffers.
@@ -42,7 +43,11 @@ pub fn tasks(snap: &Snapshot) -> Result<Vec<Task>> {
             let file = File::open(&path).map_err(|e| SnapshotError::io(&path, e))?;
             let meta = ArrowReaderMetadata::load(&file, Default::default())
                 .map_err(|e| SnapshotError::Parquet { path: path.clone(), source: e })?;
-            check_part_schema(meta.schema()).map_err(|why| SnapshotError::BadPart { path: path.clone(), why })?;
+            let bad = |why| SnapshotError::BadPart { path: path.clone(), why };
+            let dim = check_part_schema(meta.schema()).map_err(bad)?;
+            let rows = u64::try_from(meta.metadata().file_metadata().num_rows()).unwrap_or(u64::MAX);
+            validate::check_part_dimension(c, dim, rows).map_err(bad)?;
+            validate::check_part_rows(p, rows).map_err(bad)?;
             for (i, rg) in meta.metadata().row_groups().iter().enumerate() {
                 let rows = usize::try_from(rg.num_rows()).unwrap_or(0);
                 out.push(Task { collection: name.clone(), path: path.clone(), meta: meta.clone(), row_group: i, rows });
@@ -84,6 +89,7 @@ pub fn process(plan: &Plan, task: &Task) -> Result<Vec<Outcome>> {
         let batch = batch.map_err(|e| {
             Error::Snapshot(SnapshotError::BadPart { path: task.path.clone(), why: format!("cannot decode: {e}") })
         })?;
+        validate::check_batch(&batch).map_err(|why| SnapshotError::BadPart { path: task.path.clone(), why })?;
         let view = BatchView::new(&batch);
         for r in view.records() {
             out.push(decide(plan, &task.collection, &r));
