@@ -70,6 +70,15 @@ impl Snapshot {
     }
 }
 
+/// A part the manifest lists but the directory lacks is damage (exit 2), not a failing disk.
+pub fn missing_part(path: &Path, e: std::io::Error) -> SnapshotError {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        SnapshotError::BadPart { path: path.to_path_buf(), why: "missing (the manifest lists it)".into() }
+    } else {
+        SnapshotError::io(path, e)
+    }
+}
+
 /// An iterator over the batches of one part file.
 pub struct PartReader {
     path: PathBuf,
@@ -81,7 +90,7 @@ impl PartReader {
     /// Opens a part of `coll`, checking its schema and dimension; every batch is checked as it is
     /// read ([`validate::check_batch`]).
     pub fn open(path: &Path, coll: &CollectionEntry, batch_rows: usize) -> Result<Self, SnapshotError> {
-        let file = File::open(path).map_err(|e| SnapshotError::io(path, e))?;
+        let file = File::open(path).map_err(|e| missing_part(path, e))?;
         let pq = |e| SnapshotError::Parquet { path: path.to_path_buf(), source: e };
         let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq)?;
         let dim = check_part_schema(builder.schema())

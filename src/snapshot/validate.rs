@@ -105,6 +105,7 @@ pub fn manifest_problems(m: &Manifest) -> Vec<String> {
 /// A part path names a part file: not the manifest, a side file, or anything under the state
 /// directory.
 fn check_part_name(path: &str) -> Result<(), String> {
+    plain_text("the path", path)?;
     let first = path.split('/').next().unwrap_or("");
     if first == STATE_DIR {
         return Err(format!("is under the tool state directory {STATE_DIR}/"));
@@ -150,12 +151,10 @@ pub fn check_batch(batch: &RecordBatch) -> Result<(), String> {
     BatchView::new(batch).records().try_for_each(|r| check_record(&r))
 }
 
-/// What one record of a part must be: a non-empty id, and metadata that is null or canonical
-/// JSON of an object (valid JSON, finite numbers, no trailing text, keys sorted).
+/// What one record of a part must be: metadata that is null or canonical JSON of an object
+/// (valid JSON, finite numbers, no trailing text, keys sorted). An empty id is a record a 0.x
+/// server held; the format keeps it and load's pre-flight refuses it.
 pub fn check_record(r: &RecordRef<'_>) -> Result<(), String> {
-    if r.id.is_empty() {
-        return Err("the id is empty".into());
-    }
     if let Some(text) = r.metadata {
         check_metadata(text).map_err(|why| format!("record {:?}: {why}", r.id))?;
     }
@@ -197,11 +196,9 @@ mod tests {
     }
 
     #[test]
-    fn records_need_an_id() {
-        let r = RecordRef { id: "", embedding: &[1.0], document: None, uri: None, metadata: None };
-        assert!(check_record(&r).unwrap_err().contains("id is empty"));
-        let r = RecordRef { id: "a", embedding: &[f32::NAN], document: None, uri: None, metadata: Some("{}") };
-        assert!(check_record(&r).is_ok(), "NaN embeddings are what a server answered for null");
+    fn nan_embeddings_and_empty_ids_are_kept() {
+        let r = RecordRef { id: "", embedding: &[f32::NAN], document: None, uri: None, metadata: Some("{}") };
+        assert!(check_record(&r).is_ok(), "NaN is what a server answered for null; 0.x held empty ids");
     }
 
     #[test]

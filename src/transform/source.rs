@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::record::{RecordRef, parse_metadata};
 use crate::snapshot::SnapshotError;
 use crate::snapshot::convert::BatchView;
-use crate::snapshot::reader::Snapshot;
+use crate::snapshot::reader::{Snapshot, missing_part};
 use crate::snapshot::schema::check_part_schema;
 use crate::snapshot::validate;
 
@@ -40,7 +40,7 @@ pub fn tasks(snap: &Snapshot) -> Result<Vec<Task>> {
         let name: Arc<str> = Arc::from(c.name.as_str());
         for p in &c.parts {
             let path = snap.part_path(c, p)?;
-            let file = File::open(&path).map_err(|e| SnapshotError::io(&path, e))?;
+            let file = File::open(&path).map_err(|e| missing_part(&path, e))?;
             let meta = ArrowReaderMetadata::load(&file, Default::default())
                 .map_err(|e| SnapshotError::Parquet { path: path.clone(), source: e })?;
             let bad = |why| SnapshotError::BadPart { path: path.clone(), why };

@@ -66,6 +66,17 @@ pub fn with_dimension(batch: &RecordBatch, dim: usize) -> RecordBatch {
     RecordBatch::try_new(part_schema(dim), cols).unwrap()
 }
 
+/// `batch` with the first embedding value of `row` set to NaN.
+pub fn with_nan(batch: &RecordBatch, row: usize) -> RecordBatch {
+    let view = BatchView::new(batch);
+    let mut values: Vec<f32> = view.records().flat_map(|r| r.embedding.to_vec()).collect();
+    values[row * view.dim] = f32::NAN;
+    let emb = FixedSizeListArray::new(embedding_item(), view.dim as i32, Arc::new(Float32Array::from(values)), None);
+    let mut cols: Vec<ArrayRef> = batch.columns().to_vec();
+    cols[1] = Arc::new(emb);
+    RecordBatch::try_new(batch.schema(), cols).unwrap()
+}
+
 /// Makes the manifest agree with the files again: every part's bytes, blake3 and rows, every
 /// collection's count and (when its parts decode) records digest. What remains is the damage.
 pub fn reseal(dir: &Path) {
