@@ -53,7 +53,7 @@ impl Snapshot {
     /// Streams the batches of one part, after checking its schema against the collection.
     pub fn read_part(&self, coll: &CollectionEntry, part: &PartEntry) -> Result<PartReader, SnapshotError> {
         let path = self.part_path(coll, part)?;
-        let reader = PartReader::open(&path, coll, READ_BATCH_ROWS)?;
+        let reader = PartReader::open(&path, coll.dimension, READ_BATCH_ROWS)?;
         validate::check_part_rows(part, reader.rows).map_err(|why| SnapshotError::BadPart { path, why })?;
         Ok(reader)
     }
@@ -87,9 +87,9 @@ pub struct PartReader {
 }
 
 impl PartReader {
-    /// Opens a part of `coll`, checking its schema and dimension; every batch is checked as it is
+    /// Opens a part of a collection of `want_dim` dimensions, checking its schema and dimension; every batch is checked as it is
     /// read ([`validate::check_batch`]).
-    pub fn open(path: &Path, coll: &CollectionEntry, batch_rows: usize) -> Result<Self, SnapshotError> {
+    pub fn open(path: &Path, want_dim: Option<usize>, batch_rows: usize) -> Result<Self, SnapshotError> {
         let file = File::open(path).map_err(|e| missing_part(path, e))?;
         let pq = |e| SnapshotError::Parquet { path: path.to_path_buf(), source: e };
         let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq)?;
@@ -97,7 +97,7 @@ impl PartReader {
             .map_err(|why| SnapshotError::BadPart { path: path.to_path_buf(), why })?;
         let rows = u64::try_from(builder.metadata().file_metadata().num_rows())
             .map_err(|_| SnapshotError::BadPart { path: path.to_path_buf(), why: "negative row count".into() })?;
-        validate::check_part_dimension(coll, dim, rows)
+        validate::check_part_dimension(want_dim, dim, rows)
             .map_err(|why| SnapshotError::BadPart { path: path.to_path_buf(), why })?;
         let inner = builder.with_batch_size(batch_rows).build().map_err(pq)?;
         Ok(Self { path: path.to_path_buf(), inner, rows })

@@ -133,10 +133,10 @@ fn hex64(what: &str, s: &str) -> Result<(), String> {
 
 /// A part's embedding dimension against its collection: the manifest's, or, when that is null,
 /// no records at all.
-pub fn check_part_dimension(c: &CollectionEntry, dim: usize, rows: u64) -> Result<(), String> {
-    match c.dimension {
+pub fn check_part_dimension(want: Option<usize>, dim: usize, rows: u64) -> Result<(), String> {
+    match want {
         Some(want) if want != dim => Err(format!("embeddings have {dim} dimensions, the manifest says {want}")),
-        None if rows > 0 => Err(format!("holds {rows} rows but collection {:?} has a null dimension", c.name)),
+        None if rows > 0 => Err(format!("holds {rows} rows but its collection's dimension is null")),
         _ => Ok(()),
     }
 }

@@ -122,7 +122,7 @@ fn check_part(snap: &Snapshot, coll: &CollectionEntry, part: &PartEntry, rc: &dy
     if !res.problems.is_empty() {
         return res;
     }
-    let reader = match PartReader::open(&path, coll, READ_BATCH_ROWS) {
+    let reader = match PartReader::open(&path, coll.dimension, READ_BATCH_ROWS) {
         Ok(r) => r,
         Err(e) => {
             res.problems.push(format!("{here}: {e}"));

@@ -46,7 +46,7 @@ pub fn tasks(snap: &Snapshot) -> Result<Vec<Task>> {
             let bad = |why| SnapshotError::BadPart { path: path.clone(), why };
             let dim = check_part_schema(meta.schema()).map_err(bad)?;
             let rows = u64::try_from(meta.metadata().file_metadata().num_rows()).unwrap_or(u64::MAX);
-            validate::check_part_dimension(c, dim, rows).map_err(bad)?;
+            validate::check_part_dimension(c.dimension, dim, rows).map_err(bad)?;
             validate::check_part_rows(p, rows).map_err(bad)?;
             for (i, rg) in meta.metadata().row_groups().iter().enumerate() {
                 let rows = usize::try_from(rg.num_rows()).unwrap_or(0);

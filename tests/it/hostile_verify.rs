@@ -83,7 +83,7 @@ fn parts_of_other_dimensions_under_a_null_dimension_are_damage() {
     m["collections"][0]["dimension"] = Value::Null;
     write_manifest(&dir, &m);
     reseal(&dir);
-    refuses("verify", &dir, 2, "dimension is null");
+    refuses("verify", &dir, 2, "dimension is null but count");
     refuses("inspect", &dir, 2, "dimension is null");
 }
 
