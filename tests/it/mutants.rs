@@ -62,7 +62,7 @@ fn export_from(version: &'static str, keep: &Path) -> PathBuf {
     let prefix = harness::unique("mut");
     let counts = harness::seed_edge_cases(server, &prefix);
     let seeded: Value = serde_json::from_str(counts.lines().last().unwrap()).unwrap();
-    let out = keep.join(format!("export-{version}"));
+    let out = keep.join(format!("src-export-{version}")); // base() copies it to export-{version}
     let mut args: Vec<String> = ["export", "--from", &server.url, "--out", out.to_str().unwrap(), "--quiet"]
         .iter()
         .map(|s| s.to_string())
