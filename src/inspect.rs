@@ -47,7 +47,9 @@ pub fn inspect(dir: &Path, samples_per_collection: usize) -> Result<Inspection> 
                     embedding_head: r.embedding.iter().take(4).copied().collect(),
                     document: r.document.map(|d| shorten(d, 80)),
                     uri: r.uri.map(str::to_owned),
-                    metadata: r.metadata.and_then(|m| serde_json::from_str(m).ok()),
+                    metadata: r
+                        .metadata
+                        .map(|m| serde_json::from_str(m).unwrap_or_else(|_| format!("(invalid) {m}").into())),
                 });
                 left -= 1;
             }

@@ -174,6 +174,7 @@ impl Manifest {
                 })?;
             }
         }
+        super::validate::check_manifest(&m).map_err(|why| SnapshotError::BadManifest { path, why })?;
         Ok((m, hash))
     }
 

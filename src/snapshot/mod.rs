@@ -12,6 +12,7 @@ pub mod reader;
 pub mod schema;
 pub mod sidefile;
 pub mod store;
+pub mod validate;
 pub mod verify;
 pub mod writer;
 

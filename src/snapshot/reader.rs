@@ -12,6 +12,7 @@ use super::digest::FileHash;
 use super::manifest::{CollectionEntry, Manifest, PartEntry, resolve_part};
 use super::schema::check_part_schema;
 use super::store::{Blob, LocalStore, Store};
+use super::validate;
 
 /// Rows per batch when reading parts.
 pub const READ_BATCH_ROWS: usize = 1024;
@@ -27,13 +28,27 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// Opens a snapshot, refusing one whose manifest disagrees with itself (see
+    /// [`validate::manifest_problems`]).
     pub fn open(dir: &Path) -> Result<Self, SnapshotError> {
         Self::open_store(Arc::new(LocalStore::new(dir)))
     }
 
     pub fn open_store(store: Arc<dyn Store>) -> Result<Self, SnapshotError> {
+        let (snap, problems) = Self::open_with_problems(store)?;
+        if !problems.is_empty() {
+            let path = snap.store.location(super::manifest::MANIFEST_FILE);
+            return Err(SnapshotError::BadManifest { path, why: problems.join("; ") });
+        }
+        Ok(snap)
+    }
+
+    /// Opens a snapshot whose manifest is well formed, returning what it says inconsistently
+    /// (for verify to report beside what it finds in the files).
+    pub fn open_with_problems(store: Arc<dyn Store>) -> Result<(Self, Vec<String>), SnapshotError> {
         let (manifest, manifest_blake3) = Manifest::read_from(store.as_ref())?;
-        Ok(Self { root: store.location(""), manifest, manifest_blake3, store })
+        let problems = validate::manifest_problems(&manifest);
+        Ok((Self { root: store.location(""), manifest, manifest_blake3, store }, problems))
     }
 
     /// The file of a part, refusing paths that leave the snapshot directory.
@@ -46,14 +61,24 @@ impl Snapshot {
     }
 
     /// Opens a part for reading (a regular file inside the snapshot, or refused).
+    /// A part the manifest lists but the snapshot lacks is damage (exit 2), not a failing disk.
     pub fn open_part(&self, coll: &CollectionEntry, part: &PartEntry) -> Result<Blob, SnapshotError> {
-        self.part_path(coll, part)?;
-        self.store.open(&part.path)
+        let path = self.part_path(coll, part)?;
+        self.store.open(&part.path).map_err(|e| match e {
+            SnapshotError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                SnapshotError::BadPart { path, why: "missing (the manifest lists it)".into() }
+            }
+            other => other,
+        })
     }
 
-    /// Streams the batches of one part, after checking its schema against the collection.
+    /// Streams the batches of one part, after checking its schema, dimension and row count
+    /// against the collection; every batch is checked as it is read ([`validate::check_batch`]).
     pub fn read_part(&self, coll: &CollectionEntry, part: &PartEntry) -> Result<PartReader, SnapshotError> {
-        PartReader::new(self.open_part(coll, part)?, coll.dimension, READ_BATCH_ROWS)
+        let reader = PartReader::new(self.open_part(coll, part)?, coll.dimension, READ_BATCH_ROWS)?;
+        validate::check_part_rows(part, reader.rows)
+            .map_err(|why| SnapshotError::BadPart { path: reader.path.clone(), why })?;
+        Ok(reader)
     }
 
     /// Every batch of a collection, part after part, in manifest order.
@@ -67,7 +92,8 @@ impl Snapshot {
         })
     }
 
-    /// The row groups of every part, in manifest order, checking each part's schema.
+    /// The row groups of every part, in manifest order, checking each part's schema, dimension
+    /// and row count.
     pub fn row_groups(&self) -> Result<Vec<RowGroup>, SnapshotError> {
         let mut out = Vec::new();
         for c in &self.manifest.collections {
@@ -77,7 +103,11 @@ impl Snapshot {
                 let path = blob.path().to_path_buf();
                 let meta = ArrowReaderMetadata::load(&blob, Default::default())
                     .map_err(|e| SnapshotError::Parquet { path: path.clone(), source: e })?;
-                check_part_schema(meta.schema()).map_err(|why| SnapshotError::BadPart { path: path.clone(), why })?;
+                let bad = |why| SnapshotError::BadPart { path: path.clone(), why };
+                let dim = check_part_schema(meta.schema()).map_err(bad)?;
+                let rows = u64::try_from(meta.metadata().file_metadata().num_rows()).unwrap_or(u64::MAX);
+                validate::check_part_dimension(c.dimension, dim, rows).map_err(bad)?;
+                validate::check_part_rows(p, rows).map_err(bad)?;
                 for (i, rg) in meta.metadata().row_groups().iter().enumerate() {
                     out.push(RowGroup {
                         collection: name.clone(),
@@ -132,15 +162,11 @@ impl PartReader {
         let path = blob.path().to_path_buf();
         let pq = |e| SnapshotError::Parquet { path: path.clone(), source: e };
         let builder = ParquetRecordBatchReaderBuilder::try_new(blob).map_err(pq)?;
-        let dim =
-            check_part_schema(builder.schema()).map_err(|why| SnapshotError::BadPart { path: path.clone(), why })?;
-        if let Some(want) = want_dim.filter(|w| *w != dim) {
-            return Err(SnapshotError::BadPart {
-                path,
-                why: format!("embeddings have {dim} dimensions, the manifest says {want}"),
-            });
-        }
-        let rows = builder.metadata().file_metadata().num_rows() as u64;
+        let bad = |why| SnapshotError::BadPart { path: path.clone(), why };
+        let dim = check_part_schema(builder.schema()).map_err(bad)?;
+        let rows = u64::try_from(builder.metadata().file_metadata().num_rows())
+            .map_err(|_| bad("negative row count".into()))?;
+        validate::check_part_dimension(want_dim, dim, rows).map_err(bad)?;
         let inner = builder.with_batch_size(batch_rows).build().map_err(pq)?;
         Ok(Self { path, inner, rows })
     }
@@ -150,7 +176,10 @@ impl Iterator for PartReader {
     type Item = Result<RecordBatch, SnapshotError>;
     fn next(&mut self) -> Option<Self::Item> {
         self.inner.next().map(|r| {
-            r.map_err(|e| SnapshotError::BadPart { path: self.path.clone(), why: format!("cannot decode: {e}") })
+            let bad = |why| SnapshotError::BadPart { path: self.path.clone(), why };
+            let batch = r.map_err(|e| bad(format!("cannot decode: {e}")))?;
+            validate::check_batch(&batch).map_err(bad)?;
+            Ok(batch)
         })
     }
 }

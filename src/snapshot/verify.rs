@@ -15,12 +15,8 @@ use super::reader::{PartReader, READ_BATCH_ROWS, Snapshot};
 use super::store::hash_blob;
 use crate::record::RecordRef;
 
-/// Directory reserved for tool state beside a snapshot (load journals, locks); verify ignores it.
-pub const STATE_DIR: &str = ".chroma-snap";
-
-/// Documented side files a snapshot's root may hold beside its parts (a transform's
-/// `rejects.parquet` and `report.json`); verify does not flag them.
-pub const SIDE_FILES: &[&str] = &["rejects.parquet", "report.json"];
+/// The state directory and side files verify ignores (never parts, see [`super::validate`]).
+pub use super::validate::{SIDE_FILES, STATE_DIR};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyReport {
@@ -179,7 +175,7 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, SnapshotError> {
 
 /// [`verify`], also running `rc` on every record of the collections it wants, in the same pass.
 pub fn verify_with(dir: &Path, rc: &dyn RecordCheck) -> Result<VerifyReport, SnapshotError> {
-    let snap = Snapshot::open(dir)?;
+    let (snap, mut problems) = Snapshot::open_with_problems(std::sync::Arc::new(super::store::LocalStore::new(dir)))?;
     let jobs: Vec<(usize, &CollectionEntry, &PartEntry)> = snap
         .manifest
         .collections
@@ -190,7 +186,6 @@ pub fn verify_with(dir: &Path, rc: &dyn RecordCheck) -> Result<VerifyReport, Sna
     let results: Vec<(usize, PartResult)> =
         jobs.par_iter().map(|(i, c, p)| (*i, check_part(&snap, c, p, rc))).collect();
 
-    let mut problems = Vec::new();
     let mut record_problems = Vec::new();
     let mut per: BTreeMap<usize, (u64, RecordsDigest, bool, Vec<u64>)> = BTreeMap::new();
     for (i, r) in results {
