@@ -4,6 +4,7 @@ use crate::chroma::ChromaError;
 use crate::export::error::ExportError;
 use crate::load::error::LoadError;
 use crate::snapshot::SnapshotError;
+use crate::transform::error::TransformError;
 use crate::verify::VerifyError;
 
 /// Exit codes (documented in the README).
@@ -29,6 +30,8 @@ pub enum Error {
     Export(Box<ExportError>),
     #[error(transparent)]
     Load(Box<LoadError>),
+    #[error(transparent)]
+    Transform(Box<TransformError>),
     #[error(transparent)]
     Verify(Box<VerifyError>),
     /// Arguments or input that can never work as given.
@@ -56,7 +59,7 @@ macro_rules! boxed_from {
         }
     )*};
 }
-boxed_from!(Export(ExportError), Load(LoadError), Verify(VerifyError));
+boxed_from!(Export(ExportError), Load(LoadError), Transform(TransformError), Verify(VerifyError));
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -70,6 +73,7 @@ impl Error {
             Error::Export(e) => e.exit_code(),
             Error::Load(e) => e.exit_code(),
             Error::Verify(e) => e.exit_code(),
+            Error::Transform(e) => e.exit_code(),
             Error::Mismatch(_) => exit::MISMATCH,
             Error::Gate(_) => exit::GATE,
         }

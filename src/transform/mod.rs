@@ -9,6 +9,7 @@
 //! `.chroma-snap/transform-in-progress` marker; rerunning the same command clears its leftovers.
 
 pub mod checks;
+pub mod error;
 #[cfg(test)]
 mod fuzz;
 pub mod plan;
@@ -27,14 +28,16 @@ use rayon::prelude::*;
 use serde_json::json;
 
 use crate::error::{Error, Result};
-use crate::progress::Progress;
+use crate::progress::{Bar, Progress};
 use crate::snapshot::manifest::{Tool, derived_id};
 use crate::snapshot::outdir::{self, Job};
 use crate::snapshot::reader::Snapshot;
 use crate::snapshot::store::{LocalStore, SPEC_LIMIT, Store, read_bounded};
-use crate::snapshot::writer::WriterOptions;
+use crate::snapshot::writer::{WriterOptions, WrittenCollection};
 use crate::snapshot::{CollectionEntry, Manifest, SnapshotError};
+use error::TransformError;
 use report::{REPORT_FILE, Report, TransformSummary};
+use sink::TargetOutput;
 
 /// The outcomes of a window of row groups, in order.
 type Decided = Vec<Result<Vec<source::Outcome>>>;
@@ -56,45 +59,31 @@ pub struct TransformOptions {
 /// Reads and compiles a spec file; every problem is listed in the error.
 pub fn load_spec(path: &Path) -> Result<(plan::Plan, String)> {
     let bytes = read_bounded(path, SPEC_LIMIT).map_err(|e| match e {
-        SnapshotError::Io { source, .. } => Error::Input(format!("cannot read spec {}: {source}", path.display())),
-        refused => Error::Input(refused.to_string()),
+        SnapshotError::Io { source, .. } => {
+            Error::from(TransformError::SpecUnreadable { path: path.to_path_buf(), why: source.to_string() })
+        }
+        refused => Error::Snapshot(refused),
     })?;
-    let text = String::from_utf8(bytes.clone())
-        .map_err(|_| Error::Input(format!("spec {} is not UTF-8 text", path.display())))?;
-    let plan = plan::compile(&text).map_err(|errs| {
-        let list: Vec<String> = errs.iter().map(|e| format!("  {e}")).collect();
-        Error::Input(format!(
-            "spec {} has {} problem(s); no data was read:\n{}",
-            path.display(),
-            errs.len(),
-            list.join("\n")
-        ))
+    let text = std::str::from_utf8(&bytes).map_err(|_| TransformError::SpecNotText { path: path.to_path_buf() })?;
+    let plan = plan::compile(text).map_err(|errs| TransformError::Spec {
+        path: path.to_path_buf(),
+        problems: errs.iter().map(ToString::to_string).collect(),
     })?;
     Ok((plan, blake3::hash(&bytes).to_hex().to_string()))
 }
 
+/// Compiles the spec, opens the input and writes its outputs: see the module comment.
 pub fn transform(opts: &TransformOptions, progress: &dyn Progress) -> Result<TransformSummary> {
     let started = Instant::now();
     let (plan, spec_blake3) = load_spec(&opts.spec)?;
-    let snap = Snapshot::open(&opts.input)?;
-    let input_blake3 = snap.manifest_blake3.to_hex();
-    if opts.verify_input {
-        let v = crate::snapshot::verify::verify(&opts.input)?;
-        if !v.ok() {
-            return Err(Error::Input(format!(
-                "input snapshot {} is damaged ({} problem(s)); nothing was written:\n  {}",
-                opts.input.display(),
-                v.problems.len(),
-                v.problems.join("\n  ")
-            )));
-        }
-    }
+    let snap = open_input(opts)?;
     let tasks = source::tasks(&snap)?;
     let guard = opts.out.as_deref().map(|out| outdir::prepare(out, Job::Transform, Some(&opts.input))).transpose()?;
+    // The manifest's counts were summed with checked arithmetic when it was opened.
     let records_in: u64 = snap.manifest.collections.iter().map(|c| c.count).sum();
     let report = Report {
-        input_manifest_blake3: input_blake3.clone(),
-        spec_blake3: spec_blake3.clone(),
+        input_manifest_blake3: snap.manifest_blake3.to_hex(),
+        spec_blake3,
         records_in,
         targets: Vec::new(),
         rejected_by_routing: 0,
@@ -111,69 +100,15 @@ pub fn transform(opts: &TransformOptions, progress: &dyn Progress) -> Result<Tra
     let write_parts = !opts.dry_run && opts.out.is_some();
     let mut sink = sink::Sink::new(&plan, opts.out.as_deref(), write_parts, opts.writer.clone(), report)?;
     let bar = progress.bar("transform", Some(records_in), "records");
-    // A window of row groups is decided in parallel while the window before it is written, in
-    // order: memory is bounded by two windows, not the snapshot, and reading overlaps writing.
-    let window = (rayon::current_num_threads() / 2).max(1);
-    let consume = |sink: &mut sink::Sink<'_>, chunk: &[source::Task], results: Decided| {
-        for (t, r) in chunk.iter().zip(results) {
-            let outcomes = r?;
-            bar.inc(outcomes.len() as u64);
-            sink.consume(&t.collection, outcomes)?;
-        }
-        Ok::<(), Error>(())
-    };
-    let mut decided: Option<(&[source::Task], Decided)> = None;
-    for chunk in tasks.chunks(window) {
-        let (results, written) = rayon::join(
-            || chunk.par_iter().map(|t| source::process(&plan, t)).collect::<Vec<_>>(),
-            || match decided.take() {
-                Some((c, r)) => consume(&mut sink, c, r),
-                None => Ok(()),
-            },
-        );
-        written?;
-        decided = Some((chunk, results));
-    }
-    if let Some((c, r)) = decided.take() {
-        consume(&mut sink, c, r)?;
-    }
+    run_windows(&plan, &tasks, &mut sink, bar.as_ref())?;
     bar.finish();
     let (mut report, written) = sink.finish()?;
     report.pass_rate = if records_in == 0 { 1.0 } else { report.written as f64 / records_in as f64 };
     report.gate_passed = report.pass_rate >= plan.min_pass_rate;
-    let mut manifest_blake3 = None;
-    if let Some(out) = &opts.out {
-        let store = LocalStore::new(out);
-        if write_parts && report.gate_passed {
-            report.snapshot_written = true;
-        } else if write_parts {
-            store.remove_prefix("parts")?;
-        }
-        let text = serde_json::to_vec_pretty(&report).expect("report serialises");
-        store.put_atomic(REPORT_FILE, &text)?;
-        if report.snapshot_written {
-            let entries = plan
-                .targets
-                .iter()
-                .zip(written)
-                .map(|(t, (dim, w))| entry(t, dim, w, &spec_blake3, &input_blake3))
-                .collect();
-            let mut m = Manifest::new(None, entries);
-            m.tool = Tool::this();
-            m.created_at = snap.manifest.created_at.clone();
-            m.lineage = Some(json!({
-                "kind": "transform",
-                "input_manifest_blake3": input_blake3,
-                "spec_blake3": spec_blake3,
-                "input_created_at": snap.manifest.created_at,
-                "input_source": snap.manifest.source,
-                "records_in": report.records_in,
-                "written": report.written,
-                "rejected": report.rejected,
-            }));
-            manifest_blake3 = Some(m.write_to(&store)?.to_hex());
-        }
-    }
+    let manifest_blake3 = match &opts.out {
+        Some(out) => write_outputs(&LocalStore::new(out), &plan, &snap, &mut report, written, write_parts)?,
+        None => None,
+    };
     if let Some(g) = guard {
         g.complete()?;
     }
@@ -186,10 +121,91 @@ pub fn transform(opts: &TransformOptions, progress: &dyn Progress) -> Result<Tra
     })
 }
 
+/// Opens the input and, unless trusted, proves it intact before anything is written.
+fn open_input(opts: &TransformOptions) -> Result<Snapshot> {
+    let snap = Snapshot::open(&opts.input)?;
+    if opts.verify_input {
+        let v = crate::snapshot::verify::verify(&opts.input)?;
+        if !v.ok() {
+            return Err(TransformError::DamagedInput { input: opts.input.clone(), problems: v.problems }.into());
+        }
+    }
+    Ok(snap)
+}
+
+/// Decides a window of row groups in parallel while the window before it is written, in order:
+/// memory is bounded by two windows, not the snapshot, and reading overlaps writing.
+fn run_windows(plan: &plan::Plan, tasks: &[source::Task], sink: &mut sink::Sink<'_>, bar: &dyn Bar) -> Result<()> {
+    let window = (rayon::current_num_threads() / 2).max(1);
+    let consume = |sink: &mut sink::Sink<'_>, chunk: &[source::Task], results: Decided| {
+        for (t, r) in chunk.iter().zip(results) {
+            let outcomes = r?;
+            bar.inc(outcomes.len() as u64);
+            sink.consume(&t.collection, outcomes)?;
+        }
+        Ok::<(), Error>(())
+    };
+    let mut decided: Option<(&[source::Task], Decided)> = None;
+    for chunk in tasks.chunks(window) {
+        let (results, written) = rayon::join(
+            || chunk.par_iter().map(|t| source::process(plan, t)).collect::<Vec<_>>(),
+            || match decided.take() {
+                Some((c, r)) => consume(sink, c, r),
+                None => Ok(()),
+            },
+        );
+        written?;
+        decided = Some((chunk, results));
+    }
+    match decided.take() {
+        Some((c, r)) => consume(sink, c, r),
+        None => Ok(()),
+    }
+}
+
+/// Writes `report.json`, and the manifest (last) when the gate is met; below the gate the parts
+/// are removed, so `load` can never take the output. Returns the manifest's blake3.
+fn write_outputs(
+    store: &LocalStore,
+    plan: &plan::Plan,
+    snap: &Snapshot,
+    report: &mut Report,
+    written: Vec<TargetOutput>,
+    write_parts: bool,
+) -> Result<Option<String>> {
+    if write_parts && report.gate_passed {
+        report.snapshot_written = true;
+    } else if write_parts {
+        store.remove_prefix("parts")?;
+    }
+    let text = serde_json::to_vec_pretty(&report).expect("report serialises");
+    store.put_atomic(REPORT_FILE, &text)?;
+    if !report.snapshot_written {
+        return Ok(None);
+    }
+    let (input_blake3, spec_blake3) = (&report.input_manifest_blake3, &report.spec_blake3);
+    let entries =
+        plan.targets.iter().zip(written).map(|(t, (dim, w))| entry(t, dim, w, spec_blake3, input_blake3)).collect();
+    let mut m = Manifest::new(None, entries);
+    m.tool = Tool::this();
+    m.created_at = snap.manifest.created_at.clone();
+    m.lineage = Some(json!({
+        "kind": "transform",
+        "input_manifest_blake3": input_blake3,
+        "spec_blake3": spec_blake3,
+        "input_created_at": snap.manifest.created_at,
+        "input_source": snap.manifest.source,
+        "records_in": report.records_in,
+        "written": report.written,
+        "rejected": report.rejected,
+    }));
+    Ok(Some(m.write_to(store)?.to_hex()))
+}
+
 fn entry(
     t: &plan::TargetPlan,
     dim: Option<usize>,
-    w: Option<crate::snapshot::writer::WrittenCollection>,
+    w: Option<WrittenCollection>,
     spec: &str,
     input: &str,
 ) -> CollectionEntry {
