@@ -5,11 +5,30 @@
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
-use parquet::file::properties::WriterProperties;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{WriterProperties, WriterVersion};
 
 use super::SnapshotError;
 use super::store::{Store, Upload};
 use super::writer::write_error;
+
+/// How a side file is laid out (Parquet 2.0, zstd, created by this chroma-snap).
+#[derive(Debug, Clone, Copy)]
+pub struct SideLayout {
+    pub zstd_level: i32,
+    pub row_group_rows: usize,
+}
+
+impl SideLayout {
+    fn properties(self) -> WriterProperties {
+        WriterProperties::builder()
+            .set_writer_version(WriterVersion::PARQUET_2_0)
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(self.zstd_level).unwrap_or_default()))
+            .set_max_row_group_row_count(Some(self.row_group_rows))
+            .set_created_by(format!("chroma-snap {}", env!("CARGO_PKG_VERSION")))
+            .build()
+    }
+}
 
 /// Streams batches of one schema into a Parquet file of a store.
 pub struct SideWriter {
@@ -18,15 +37,11 @@ pub struct SideWriter {
 }
 
 impl SideWriter {
-    pub fn create(
-        store: &dyn Store,
-        key: &str,
-        schema: SchemaRef,
-        props: WriterProperties,
-    ) -> Result<Self, SnapshotError> {
+    pub fn create(store: &dyn Store, key: &str, schema: SchemaRef, layout: SideLayout) -> Result<Self, SnapshotError> {
         let upload = store.create(key)?;
         let location = upload.location();
-        let writer = ArrowWriter::try_new(upload, schema, Some(props)).map_err(|e| write_error(&location, e))?;
+        let writer =
+            ArrowWriter::try_new(upload, schema, Some(layout.properties())).map_err(|e| write_error(&location, e))?;
         Ok(Self { writer, location })
     }
 

@@ -7,13 +7,11 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, Float32Builder, ListBuilder, StringBuilder, StructBuilder};
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::{WriterProperties, WriterVersion};
 
 use super::checks::Reason;
 use crate::error::Result;
 use crate::record::RecordRef;
-use crate::snapshot::sidefile::SideWriter;
+use crate::snapshot::sidefile::{SideLayout, SideWriter};
 use crate::snapshot::store::{LocalStore, Store};
 
 pub const REJECTS_FILE: &str = "rejects.parquet";
@@ -81,13 +79,8 @@ impl RejectsWriter {
     }
 
     pub fn create_in(store: &dyn Store) -> Result<Self> {
-        let props = WriterProperties::builder()
-            .set_writer_version(WriterVersion::PARQUET_2_0)
-            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid level")))
-            .set_max_row_group_row_count(Some(4096))
-            .set_created_by(format!("chroma-snap {}", env!("CARGO_PKG_VERSION")))
-            .build();
-        Ok(Self { writer: SideWriter::create(store, REJECTS_FILE, schema(), props)?, count: 0 })
+        let layout = SideLayout { zstd_level: 3, row_group_rows: 4096 };
+        Ok(Self { writer: SideWriter::create(store, REJECTS_FILE, schema(), layout)?, count: 0 })
     }
 
     pub fn write(&mut self, rows: &[Rejected]) -> Result<()> {

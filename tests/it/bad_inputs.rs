@@ -95,11 +95,9 @@ fn load_refuses_records_the_target_cannot_take_before_sending_anything() {
     emb.push(rec("nan", &[1.0, f32::NAN, 2.0, f32::INFINITY], None));
     emb.push(rec("inf", &[f32::NEG_INFINITY, 0.0, 0.0, 0.0], None));
     let mut meta = good(2);
-    for (id, m) in [
-        ("meta-doc", r#"{"chroma:document":"d"}"#),
-        ("meta-hash", r##"{"#k":1}"##),
-        ("meta-dollar", r#"{"$k":1}"#),
-    ] {
+    for (id, m) in
+        [("meta-doc", r#"{"chroma:document":"d"}"#), ("meta-hash", r##"{"#k":1}"##), ("meta-dollar", r#"{"$k":1}"#)]
+    {
         meta.push(rec(id, &[1.0, 2.0, 3.0, 4.0], Some(m)));
     }
     let mut keys = good(2);

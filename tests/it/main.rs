@@ -12,6 +12,7 @@ mod harness;
 mod help;
 mod hostile_files;
 mod hostile_verify;
+mod layering;
 mod load;
 mod mutants;
 mod mutate;
