@@ -54,6 +54,16 @@ pub enum SnapshotError {
 }
 
 impl SnapshotError {
+    /// The message without the file it names, for callers that name the part themselves.
+    pub fn detail(&self) -> String {
+        match self {
+            Self::BadPart { why, .. } => why.clone(),
+            Self::Parquet { source, .. } => source.to_string(),
+            Self::Io { source, .. } => source.to_string(),
+            other => other.to_string(),
+        }
+    }
+
     pub fn io(path: &Path, source: std::io::Error) -> Self {
         Self::Io { path: path.to_path_buf(), source }
     }

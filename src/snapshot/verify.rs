@@ -96,7 +96,7 @@ fn check_part(snap: &Snapshot, coll: &CollectionEntry, part: &PartEntry, rc: &dy
     let mut bad_records = 0usize;
     let here = format!("collection {:?}, part {}", coll.name, part.path);
     if let Err(e) = snap.part_path(coll, part) {
-        res.problems.push(format!("{here}: {e}"));
+        res.problems.push(format!("{here}: {}", e.detail()));
         return res;
     }
     let blob = match snap.store.open(&part.path) {
@@ -133,7 +133,7 @@ fn check_part(snap: &Snapshot, coll: &CollectionEntry, part: &PartEntry, rc: &dy
     let reader = match PartReader::new(blob.expect("hashed above"), coll.dimension, READ_BATCH_ROWS) {
         Ok(r) => r,
         Err(e) => {
-            res.problems.push(format!("{here}: {e}"));
+            res.problems.push(format!("{here}: {}", e.detail()));
             return res;
         }
     };
@@ -153,7 +153,7 @@ fn check_part(snap: &Snapshot, coll: &CollectionEntry, part: &PartEntry, rc: &dy
                 res.rows += b.num_rows() as u64;
             }
             Err(e) => {
-                res.problems.push(format!("{here}: {e}"));
+                res.problems.push(format!("{here}: {}", e.detail()));
                 return res;
             }
         }
