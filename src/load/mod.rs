@@ -6,6 +6,7 @@
 pub mod batcher;
 pub mod body;
 mod decide;
+mod dry;
 pub mod error;
 pub mod journal;
 pub mod preflight;
@@ -20,7 +21,7 @@ use serde::Serialize;
 
 use self::batcher::{BatchLimits, Batcher};
 use self::body::{Encoding, encode};
-use self::decide::{check_dimension, check_journal_start, decide, find};
+use self::decide::{check_journal_start, decide};
 use self::error::LoadError;
 use self::journal::{Journal, Line, WriteOp};
 use crate::chroma::{Api, Client, ConnectOptions};
@@ -122,15 +123,7 @@ pub async fn load(plan: &LoadPlan, progress: &dyn Progress) -> Result<LoadSummar
     let manifest_blake3 = snap.manifest_blake3.to_hex();
     let pairs = select(&snap, &plan.collections)?;
 
-    let client = Client::connect(&plan.connect).await?;
-    tracing::info!(
-        "connected to {} ({} API, server {}, max_batch_size {}, base64 {})",
-        client.url(),
-        client.api.as_str(),
-        client.server_version.as_deref().unwrap_or("?"),
-        client.max_batch_size.map_or("?".into(), |n| n.to_string()),
-        client.supports_base64
-    );
+    let client = connect(plan).await?;
     let limits = limits_for(&client, plan);
     // Only GETs went out so far: refuse a damaged or unloadable snapshot before any write.
     let names = pairs.iter().map(|(e, _)| e.name.clone()).collect();
@@ -153,20 +146,7 @@ pub async fn load(plan: &LoadPlan, progress: &dyn Progress) -> Result<LoadSummar
         .clone()
         .unwrap_or_else(|| journal::default_path(&plan.snapshot, client.url(), &client.tenant, &client.database));
     if plan.dry_run {
-        let known = Journal::peek(&jpath)?
-            .filter(|st| st.manifest_blake3() == Some(manifest_blake3.as_str()))
-            .unwrap_or_default();
-        for (entry, dst) in &pairs {
-            let mut c = dry_run(&snap, entry, dst, &client, limits, plan).await?;
-            if let Some(st) = known.collections.get(dst.as_str()).filter(|st| st.src == entry.name) {
-                c.action = if st.done {
-                    "loaded already (journal)".to_owned()
-                } else {
-                    format!("would resume: {} batches done", st.acked.len())
-                };
-            }
-            summary.collections.push(c);
-        }
+        summary.collections = dry::plan_all(&snap, &pairs, &client, limits, plan, &jpath).await?;
         summary.seconds = started.elapsed().as_secs_f64();
         return Ok(summary);
     }
@@ -193,6 +173,19 @@ pub async fn load(plan: &LoadPlan, progress: &dyn Progress) -> Result<LoadSummar
     run.overall.finish();
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
+}
+
+async fn connect(plan: &LoadPlan) -> Result<Client> {
+    let client = Client::connect(&plan.connect).await?;
+    tracing::info!(
+        "connected to {} ({} API, server {}, max_batch_size {}, base64 {})",
+        client.url(),
+        client.api.as_str(),
+        client.server_version.as_deref().unwrap_or("?"),
+        client.max_batch_size.map_or("?".into(), |n| n.to_string()),
+        client.supports_base64
+    );
+    Ok(client)
 }
 
 /// The `(entry, target name)` pairs to load, in the order asked (all collections when none).
@@ -227,67 +220,6 @@ pub fn limits_for(client: &Client, plan: &LoadPlan) -> BatchLimits {
         bytes = bytes.min(MAX_BODY_BYTES_V2);
     }
     BatchLimits { max_rows: rows, max_bytes: bytes, encoding }
-}
-
-/// Rough records per second of a server, for dry-run estimates (docs/performance.md).
-fn estimated_rate(client: &Client, enc: Encoding) -> f64 {
-    match (client.api, enc) {
-        (Api::V2, Encoding::Base64) => 1000.0,
-        (Api::V2, Encoding::Json) => 600.0,
-        (Api::V1, _) => 300.0,
-    }
-}
-
-async fn dry_run(
-    snap: &Snapshot,
-    entry: &CollectionEntry,
-    dst: &str,
-    client: &Client,
-    limits: BatchLimits,
-    plan: &LoadPlan,
-) -> Result<CollectionLoad> {
-    let existing = find(client, dst).await?;
-    if let Some(info) = &existing {
-        check_dimension(entry, info)?;
-    }
-    let (mut batches, mut bytes, mut records) = (0u64, 0u64, 0u64);
-    tokio::task::block_in_place(|| -> Result<()> {
-        for b in Batcher::new(snap.collection_batches(entry), limits, |_| true) {
-            let b = b?;
-            batches += 1;
-            bytes += b.bytes as u64;
-            records += b.rows as u64;
-        }
-        Ok(())
-    })?;
-    let action = match (&existing, plan.if_exists) {
-        (None, _) => "would create".to_owned(),
-        (Some(_), Some(IfExists::Replace)) => "would replace".to_owned(),
-        (Some(_), Some(IfExists::Append)) => "would append".to_owned(),
-        (Some(_), Some(IfExists::Resume)) => "would resume (if journalled)".to_owned(),
-        (Some(_), _) => "exists: would fail unless journalled (see --if-exists)".to_owned(),
-    };
-    let op = if plan.upsert || (existing.is_some() && plan.if_exists == Some(IfExists::Append)) {
-        WriteOp::Upsert
-    } else {
-        WriteOp::Add
-    };
-    Ok(CollectionLoad {
-        source: entry.name.clone(),
-        target: dst.to_owned(),
-        action,
-        op,
-        records,
-        batches,
-        batches_sent: 0,
-        records_sent: 0,
-        bytes,
-        limits,
-        seconds: 0.0,
-        rate: 0.0,
-        estimated_seconds: Some(records as f64 / estimated_rate(client, limits.encoding)),
-        comparison: None,
-    })
 }
 
 /// What every collection of one load shares.

@@ -83,6 +83,7 @@ fn id_hash(id: &str) -> u64 {
     h.finish()
 }
 
+/// Checks one part: its size and blake3 first, then every record (digest, ids, `rc`).
 fn check_part(snap: &Snapshot, coll: &CollectionEntry, part: &PartEntry, rc: &dyn RecordCheck) -> PartResult {
     let mut res = PartResult {
         rows: 0,
@@ -92,71 +93,85 @@ fn check_part(snap: &Snapshot, coll: &CollectionEntry, part: &PartEntry, rc: &dy
         record_problems: Vec::new(),
         refused: None,
     };
-    let wants = rc.wants(coll);
-    let mut bad_records = 0usize;
     let here = format!("collection {:?}, part {}", coll.name, part.path);
+    if let Some(blob) = check_bytes(snap, coll, part, &here, &mut res) {
+        check_records(blob, coll, part, rc, &here, &mut res);
+    }
+    res
+}
+
+/// The part's file: inside the snapshot, present, of the size and blake3 the manifest says.
+/// Returns it for reading when it is.
+fn check_bytes(
+    snap: &Snapshot,
+    coll: &CollectionEntry,
+    part: &PartEntry,
+    here: &str,
+    res: &mut PartResult,
+) -> Option<super::store::Blob> {
     if let Err(e) = snap.part_path(coll, part) {
         res.problems.push(format!("{here}: {}", e.detail()));
-        return res;
+        return None;
     }
     let blob = match snap.store.open(&part.path) {
-        Ok(b) => Ok(b),
-        Err(SnapshotError::Io { source, .. }) => Err(source),
+        Ok(b) => b,
+        Err(SnapshotError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            res.problems.push(format!("{here}: missing"));
+            return None;
+        }
+        Err(SnapshotError::Io { source, .. }) => {
+            res.problems.push(format!("{here}: cannot read: {source}"));
+            return None;
+        }
         Err(refused) => {
             res.refused = Some(refused);
-            return res;
+            return None;
         }
     };
-    let hashed = blob.as_ref().map_err(|e| std::io::Error::new(e.kind(), e.to_string())).and_then(hash_blob);
-    match hashed {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            res.problems.push(format!("{here}: missing"));
-            return res;
+    match hash_blob(&blob) {
+        Err(e) => res.problems.push(format!("{here}: cannot read: {e}")),
+        Ok((_, bytes)) if bytes != part.bytes => res
+            .problems
+            .push(format!("{here}: {bytes} bytes, the manifest says {} (truncated or replaced)", part.bytes)),
+        Ok((hash, _)) if hash.to_hex() != part.blake3 => {
+            res.problems.push(format!("{here}: blake3 {hash} differs from the manifest's {} (corrupted)", part.blake3))
         }
-        Err(e) => {
-            res.problems.push(format!("{here}: cannot read: {e}"));
-            return res;
-        }
-        Ok((hash, bytes)) => {
-            if bytes != part.bytes {
-                res.problems
-                    .push(format!("{here}: {bytes} bytes, the manifest says {} (truncated or replaced)", part.bytes));
-            } else if hash.to_hex() != part.blake3 {
-                res.problems
-                    .push(format!("{here}: blake3 {hash} differs from the manifest's {} (corrupted)", part.blake3));
-            }
-        }
+        Ok(_) => return Some(blob),
     }
-    if !res.problems.is_empty() {
-        return res;
-    }
-    let reader = match PartReader::new(blob.expect("hashed above"), coll.dimension, READ_BATCH_ROWS) {
+    None
+}
+
+/// Every record of an intact part: digest, id hashes (for duplicates), row count, and `rc`.
+fn check_records(
+    blob: super::store::Blob,
+    coll: &CollectionEntry,
+    part: &PartEntry,
+    rc: &dyn RecordCheck,
+    here: &str,
+    res: &mut PartResult,
+) {
+    let wants = rc.wants(coll);
+    let mut bad_records = 0usize;
+    let reader = match PartReader::new(blob, coll.dimension, READ_BATCH_ROWS) {
         Ok(r) => r,
-        Err(e) => {
-            res.problems.push(format!("{here}: {}", e.detail()));
-            return res;
-        }
+        Err(e) => return res.problems.push(format!("{here}: {}", e.detail())),
     };
     for batch in reader {
-        match batch {
-            Ok(b) => {
-                for r in BatchView::new(&b).records() {
-                    res.digest.add(&r);
-                    res.id_hashes.push(id_hash(r.id));
-                    if let Some(why) = wants.then(|| rc.check(coll, &r)).flatten() {
-                        bad_records += 1;
-                        if res.record_problems.len() < RECORD_PROBLEMS_PER_PART {
-                            res.record_problems.push(format!("{here}, record {:?}: {why}", r.id));
-                        }
-                    }
+        let b = match batch {
+            Ok(b) => b,
+            Err(e) => return res.problems.push(format!("{here}: {}", e.detail())),
+        };
+        for r in BatchView::new(&b).records() {
+            res.digest.add(&r);
+            res.id_hashes.push(id_hash(r.id));
+            if let Some(why) = wants.then(|| rc.check(coll, &r)).flatten() {
+                bad_records += 1;
+                if res.record_problems.len() < RECORD_PROBLEMS_PER_PART {
+                    res.record_problems.push(format!("{here}, record {:?}: {why}", r.id));
                 }
-                res.rows += b.num_rows() as u64;
-            }
-            Err(e) => {
-                res.problems.push(format!("{here}: {}", e.detail()));
-                return res;
             }
         }
+        res.rows += b.num_rows() as u64;
     }
     if res.rows != part.rows {
         res.problems.push(format!("{here}: {} rows, the manifest says {}", res.rows, part.rows));
@@ -165,7 +180,6 @@ fn check_part(snap: &Snapshot, coll: &CollectionEntry, part: &PartEntry, rc: &dy
         let more = bad_records - res.record_problems.len();
         res.record_problems.push(format!("{here}: {more} more record(s) like these"));
     }
-    res
 }
 
 /// Checks every part in parallel, then every collection's digest, then stray files.

@@ -1,0 +1,102 @@
+//! `load --dry-run`: the plan of a load without a single write: per collection what would happen
+//! (create, resume, replace, append), how many batches and bytes, and a rough time.
+
+use std::path::Path;
+
+use super::batcher::{BatchLimits, Batcher};
+use super::body::Encoding;
+use super::decide::{check_dimension, find};
+use super::journal::{Journal, WriteOp};
+use super::{CollectionLoad, IfExists, LoadPlan};
+use crate::chroma::{Api, Client};
+use crate::error::Result;
+use crate::snapshot::CollectionEntry;
+use crate::snapshot::reader::Snapshot;
+
+/// The plan of every collection, with what the journal (if any, of this snapshot) already did.
+pub(super) async fn plan_all(
+    snap: &Snapshot,
+    pairs: &[(&CollectionEntry, String)],
+    client: &Client,
+    limits: BatchLimits,
+    plan: &LoadPlan,
+    journal: &Path,
+) -> Result<Vec<CollectionLoad>> {
+    let manifest_blake3 = snap.manifest_blake3.to_hex();
+    let known =
+        Journal::peek(journal)?.filter(|st| st.manifest_blake3() == Some(manifest_blake3.as_str())).unwrap_or_default();
+    let mut out = Vec::new();
+    for (entry, dst) in pairs {
+        let mut c = dry_run(snap, entry, dst, client, limits, plan).await?;
+        if let Some(st) = known.collections.get(dst.as_str()).filter(|st| st.src == entry.name) {
+            c.action = if st.done {
+                "loaded already (journal)".to_owned()
+            } else {
+                format!("would resume: {} batches done", st.acked.len())
+            };
+        }
+        out.push(c);
+    }
+    Ok(out)
+}
+
+/// Rough records per second of a server, for dry-run estimates (docs/performance.md).
+fn estimated_rate(client: &Client, enc: Encoding) -> f64 {
+    match (client.api, enc) {
+        (Api::V2, Encoding::Base64) => 1000.0,
+        (Api::V2, Encoding::Json) => 600.0,
+        (Api::V1, _) => 300.0,
+    }
+}
+
+async fn dry_run(
+    snap: &Snapshot,
+    entry: &CollectionEntry,
+    dst: &str,
+    client: &Client,
+    limits: BatchLimits,
+    plan: &LoadPlan,
+) -> Result<CollectionLoad> {
+    let existing = find(client, dst).await?;
+    if let Some(info) = &existing {
+        check_dimension(entry, info)?;
+    }
+    let (mut batches, mut bytes, mut records) = (0u64, 0u64, 0u64);
+    tokio::task::block_in_place(|| -> Result<()> {
+        for b in Batcher::new(snap.collection_batches(entry), limits, |_| true) {
+            let b = b?;
+            batches += 1;
+            bytes += b.bytes as u64;
+            records += b.rows as u64;
+        }
+        Ok(())
+    })?;
+    let action = match (&existing, plan.if_exists) {
+        (None, _) => "would create".to_owned(),
+        (Some(_), Some(IfExists::Replace)) => "would replace".to_owned(),
+        (Some(_), Some(IfExists::Append)) => "would append".to_owned(),
+        (Some(_), Some(IfExists::Resume)) => "would resume (if journalled)".to_owned(),
+        (Some(_), _) => "exists: would fail unless journalled (see --if-exists)".to_owned(),
+    };
+    let op = if plan.upsert || (existing.is_some() && plan.if_exists == Some(IfExists::Append)) {
+        WriteOp::Upsert
+    } else {
+        WriteOp::Add
+    };
+    Ok(CollectionLoad {
+        source: entry.name.clone(),
+        target: dst.to_owned(),
+        action,
+        op,
+        records,
+        batches,
+        batches_sent: 0,
+        records_sent: 0,
+        bytes,
+        limits,
+        seconds: 0.0,
+        rate: 0.0,
+        estimated_seconds: Some(records as f64 / estimated_rate(client, limits.encoding)),
+        comparison: None,
+    })
+}
