@@ -3,7 +3,7 @@
 //! offline command must end in a clear refusal or in a success whose data is exact to the input.
 //!
 //! CI runs a fixed seed; `MUTANTS=2000 MUTANT_SEED=random cargo test --release --test it -- mutants`
-//! runs more (see docs/reliability.md). `MUTANT_FIFO=1` adds FIFOs where a part should be.
+//! runs more (see docs/reliability.md).
 
 use std::ffi::OsStr;
 use std::fs;
@@ -434,15 +434,14 @@ fn mutate_structure(rng: &mut StdRng, dir: &Path) -> String {
     how
 }
 
-/// A directory, a symlink or (with `MUTANT_FIFO=1`) a FIFO where a part file should be.
+/// A directory, a symlink, a FIFO or a symlink to `/dev/zero` where a part file should be.
 fn mutate_kind(rng: &mut StdRng, dir: &Path) -> String {
     let m = manifest(dir);
     let Some((c, p)) = some_part(rng, &m) else { return "no part to replace".into() };
     let path = mutate::part_file(dir, c, p);
     let other = some_part(rng, &m).map(|(c2, p2)| mutate::part_file(dir, c2, p2)).unwrap();
     fs::remove_file(&path).unwrap();
-    let fifo = std::env::var("MUTANT_FIFO").as_deref() == Ok("1");
-    match rng.random_range(0..if fifo { 4 } else { 3 }) {
+    match rng.random_range(0..5) {
         0 => {
             fs::create_dir(&path).unwrap();
             format!("collection {c} part {p} is a directory")
@@ -455,10 +454,14 @@ fn mutate_kind(rng: &mut StdRng, dir: &Path) -> String {
             std::os::unix::fs::symlink(path.with_extension("nowhere"), &path).unwrap();
             format!("collection {c} part {p} is a dangling symlink")
         }
-        _ => {
+        3 => {
             let status = std::process::Command::new("mkfifo").arg(&path).status().unwrap();
             assert!(status.success());
             format!("collection {c} part {p} is a FIFO")
+        }
+        _ => {
+            std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
+            format!("collection {c} part {p} is a symlink to /dev/zero")
         }
     }
 }
