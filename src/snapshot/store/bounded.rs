@@ -43,8 +43,16 @@ pub fn refuse_irregular(path: &Path) -> Result<(), SnapshotError> {
     match std::fs::metadata(path) {
         Ok(m) => regular(path, &m),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(SnapshotError::io(path, e)),
+        Err(e) => Err(stat_error(path, e)),
     }
+}
+
+/// A symbolic link that loops is damage, not a failing disk.
+fn stat_error(path: &Path, e: std::io::Error) -> SnapshotError {
+    if e.raw_os_error() == Some(libc::ELOOP) {
+        return SnapshotError::NotRegular { path: path.to_path_buf(), kind: "a symbolic link loop" };
+    }
+    SnapshotError::io(path, e)
 }
 
 /// Checks an opened file (after a check of the path: it may have been swapped in between).
@@ -55,7 +63,7 @@ pub fn check_opened(path: &Path, file: &File) -> Result<(), SnapshotError> {
 
 /// Opens a regular file for reading; anything else is refused without blocking.
 pub fn open_regular(path: &Path) -> Result<File, SnapshotError> {
-    let meta = std::fs::metadata(path).map_err(|e| SnapshotError::io(path, e))?;
+    let meta = std::fs::metadata(path).map_err(|e| stat_error(path, e))?;
     regular(path, &meta)?;
     let file = std::fs::OpenOptions::new()
         .read(true)
