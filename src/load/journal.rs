@@ -7,7 +7,6 @@ use std::io::{Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use fs2::FileExt;
 use serde::{Deserialize, Serialize};
 
 use super::batcher::BatchLimits;
@@ -15,7 +14,7 @@ use super::error::LoadError;
 use crate::error::Result;
 use crate::snapshot::SnapshotError;
 use crate::snapshot::store::JOURNAL_LIMIT;
-use crate::snapshot::store::bounded::{check_opened, read_bounded, read_limited, refuse_irregular};
+use crate::snapshot::store::bounded::{check_opened, read_bounded, read_limited, refuse_irregular, try_lock};
 
 /// How records are written into a target collection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -151,19 +150,10 @@ impl Journal {
             crate::fsmode::create_dir_all(dir).map_err(|e| io(dir, e))?;
         }
         let lock_path = lock_path(path);
-        refuse_irregular(&lock_path)?;
         refuse_irregular(path)?;
-        let lock = crate::fsmode::options()
-            .custom_flags(libc::O_NONBLOCK)
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| io(&lock_path, e))?;
-        if lock.try_lock_exclusive().is_err() {
+        let Some(lock) = try_lock(&lock_path)? else {
             return Err(LoadError::JournalLocked { path: path.to_path_buf(), lock: lock_path }.into());
-        }
-        check_opened(&lock_path, &lock)?;
+        };
         let mut file = crate::fsmode::options()
             .custom_flags(libc::O_NONBLOCK)
             .create(true)

@@ -7,10 +7,9 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use fs2::FileExt;
-
 use super::SnapshotError;
 use super::manifest::{MANIFEST_FILE, sync_dir};
+use super::store::bounded::try_lock;
 use super::verify::STATE_DIR;
 use crate::fsmode;
 
@@ -54,15 +53,9 @@ pub fn prepare(out: &Path, job: Job, input: Option<&Path>) -> Result<Guard, Snap
     let state = out.join(STATE_DIR);
     fsmode::create_dir_all(&state).map_err(|e| SnapshotError::io(&state, e))?;
     let lock_path = state.join(LOCK_FILE);
-    let lock = fsmode::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| SnapshotError::io(&lock_path, e))?;
-    if lock.try_lock_exclusive().is_err() {
+    let Some(lock) = try_lock(&lock_path)? else {
         return Err(SnapshotError::Busy { dir: out.to_path_buf(), lock: lock_path });
-    }
+    };
     // Under the lock: what another run may have finished or left meanwhile.
     refuse_occupied(out, &marker)?;
     clear_leftovers(out, job)?;
@@ -190,6 +183,17 @@ mod tests {
         first.complete().unwrap();
         prepare(&out, Job::Export, None).expect("free again once the first run completed").complete().unwrap();
         assert!(!out.join(STATE_DIR).exists(), "a completed run leaves no state behind");
+    }
+
+    #[test]
+    fn a_fifo_where_the_lock_should_be_is_refused_without_blocking() {
+        let t = tempfile::tempdir().unwrap();
+        let out = t.path().join("out");
+        fs::create_dir_all(out.join(STATE_DIR)).unwrap();
+        let fifo = out.join(STATE_DIR).join(LOCK_FILE);
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let err = prepare(&out, Job::Export, None).err().expect("a FIFO lock is refused");
+        assert!(err.to_string().ends_with("out.lock: not a regular file (a FIFO)"), "{err}");
     }
 
     #[test]

@@ -74,6 +74,21 @@ pub fn open_regular(path: &Path) -> Result<File, SnapshotError> {
     Ok(file)
 }
 
+/// Takes the exclusive lock of `path` (a lock file, created owner-only if missing), refusing
+/// anything that is not a regular file; `None` when another process holds it.
+pub fn try_lock(path: &Path) -> Result<Option<File>, SnapshotError> {
+    refuse_irregular(path)?;
+    let file = crate::fsmode::options()
+        .custom_flags(libc::O_NONBLOCK)
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| SnapshotError::io(path, e))?;
+    check_opened(path, &file)?;
+    Ok(fs2::FileExt::try_lock_exclusive(&file).is_ok().then_some(file))
+}
+
 /// Reads all of `from` up to `limit` bytes; more is refused, naming `path` and the limit.
 pub fn read_limited(path: &Path, from: impl Read, limit: u64) -> Result<Vec<u8>, SnapshotError> {
     let mut out = Vec::new();
