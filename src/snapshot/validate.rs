@@ -33,11 +33,16 @@ pub fn check_manifest(m: &Manifest) -> Result<(), String> {
     plain_text("tool.version", &m.tool.version)?;
     plain_text("created_at", &m.created_at)?;
     if let Some(s) = &m.source {
-        for (what, v) in [("source.url", &s.url), ("source.api", &s.api), ("source.tenant", &s.tenant)] {
+        let version = s.server_version.as_deref().unwrap_or("");
+        for (what, v) in [
+            ("source.url", s.url.as_str()),
+            ("source.api", &s.api),
+            ("source.tenant", &s.tenant),
+            ("source.database", &s.database),
+            ("source.server_version", version),
+        ] {
             plain_text(what, v)?;
         }
-        plain_text("source.database", &s.database)?;
-        plain_text("source.server_version", s.server_version.as_deref().unwrap_or(""))?;
     }
     let mut names = HashSet::new();
     let mut total = 0u64;

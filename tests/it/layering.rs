@@ -20,10 +20,10 @@ fn sources() -> Vec<(String, String)> {
     out
 }
 
-fn offenders(pred: impl Fn(&str, &str) -> bool, needles: &[&str]) -> Vec<String> {
+fn offenders(pred: impl Fn(&str) -> bool, needles: &[&str]) -> Vec<String> {
     sources()
         .into_iter()
-        .filter(|(rel, _)| pred(rel, ""))
+        .filter(|(rel, _)| pred(rel))
         .flat_map(|(rel, text)| {
             text.lines()
                 .enumerate()
@@ -36,16 +36,16 @@ fn offenders(pred: impl Fn(&str, &str) -> bool, needles: &[&str]) -> Vec<String>
 
 #[test]
 fn parquet_is_read_and_written_only_in_snapshot() {
-    let found = offenders(|rel, _| !rel.starts_with("snapshot/"), &["parquet::", "ArrowWriter", "ParquetRecordBatch"]);
+    let found = offenders(|rel| !rel.starts_with("snapshot/"), &["parquet::", "ArrowWriter", "ParquetRecordBatch"]);
     assert!(found.is_empty(), "Parquet outside src/snapshot/:\n{}", found.join("\n"));
 }
 
 #[test]
 fn http_is_spoken_only_in_chroma_and_never_by_snapshot_or_transform() {
-    let found = offenders(|rel, _| !rel.starts_with("chroma/"), &["reqwest::"]);
+    let found = offenders(|rel| !rel.starts_with("chroma/"), &["reqwest::"]);
     assert!(found.is_empty(), "HTTP outside src/chroma/:\n{}", found.join("\n"));
     let found = offenders(
-        |rel, _| rel.starts_with("snapshot/") || rel.starts_with("transform/"),
+        |rel| rel.starts_with("snapshot/") || rel.starts_with("transform/"),
         &["crate::chroma", "chroma_snap::chroma"],
     );
     assert!(found.is_empty(), "snapshot/ or transform/ uses the Chroma client:\n{}", found.join("\n"));
@@ -53,7 +53,7 @@ fn http_is_spoken_only_in_chroma_and_never_by_snapshot_or_transform() {
 
 #[test]
 fn a_manifest_is_hashed_only_in_snapshot() {
-    let found = offenders(|rel, _| !rel.starts_with("snapshot/"), &["MANIFEST_FILE", "FileHash::of_reader"]);
+    let found = offenders(|rel| !rel.starts_with("snapshot/"), &["MANIFEST_FILE", "FileHash::of_reader"]);
     assert!(found.is_empty(), "manifest bytes handled outside src/snapshot/:\n{}", found.join("\n"));
 }
 
