@@ -19,6 +19,7 @@ pub mod load;
 pub mod progress;
 pub mod record;
 pub mod snapshot;
+pub mod spill;
 pub mod transform;
 pub mod verify;
 

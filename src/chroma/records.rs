@@ -16,18 +16,34 @@ impl Client {
         parse_ids(&b).map_err(|why| ChromaError::Protocol { what, why })
     }
 
-    /// Every id of a collection in the server's order, listed in pages.
-    pub async fn list_all_ids(&self, c: &CollectionInfo) -> Result<Vec<String>, ChromaError> {
-        let page = self.max_batch_size.unwrap_or(10_000).clamp(1, 10_000);
-        let mut ids = Vec::new();
-        loop {
-            let got = self.list_ids(c, ids.len(), page).await?;
-            let n = got.len();
-            ids.extend(got);
-            if n < page {
-                return Ok(ids);
-            }
-        }
+    /// Ids per listing request: `wanted` (ids-only answers are small; the cost of a page is its
+    /// offset, ~0.15 µs per skipped row, so fewer, larger pages list faster), capped on Chroma Cloud.
+    pub fn id_page_rows(&self, wanted: usize) -> usize {
+        let cap =
+            if self.is_chroma_cloud() { self.max_batch_size.unwrap_or(super::CLOUD_BATCH_LIMIT) } else { usize::MAX };
+        wanted.min(cap).max(1)
+    }
+
+    /// Every id of a collection in the server's order, as a stream of pages of `page` ids (the
+    /// caller decides where they go, so no list of the whole collection is ever held here).
+    pub fn id_pages<'a>(
+        &'a self,
+        c: &'a CollectionInfo,
+        page: usize,
+    ) -> impl futures::Stream<Item = Result<Vec<String>, ChromaError>> + 'a {
+        futures::stream::try_unfold(Some(0usize), move |offset| async move {
+            let Some(offset) = offset else { return Ok(None) };
+            let t = std::time::Instant::now();
+            let got = self.list_ids(c, offset, page).await?;
+            tracing::debug!(
+                "collection {:?}: listed ids {offset}..{} in {:.1} ms",
+                c.name,
+                offset + got.len(),
+                t.elapsed().as_secs_f64() * 1e3
+            );
+            let next = (got.len() == page).then_some(offset + page);
+            Ok(if got.is_empty() { None } else { Some((got, next)) })
+        })
     }
 
     /// Records per `get` of whole records: at most `wanted`, within the server's batch limit and

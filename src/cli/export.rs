@@ -34,6 +34,9 @@ pub struct Args {
     /// Records per get request (also capped by the server's max_batch_size and --response-mb).
     #[arg(long, default_value_t = 1000)]
     pub page_size: usize,
+    /// Ids per listing request (ids only, spilled to disk as listed; capped on Chroma Cloud).
+    #[arg(long, default_value_t = 30_000)]
+    pub list_page: usize,
     /// Get requests in flight.
     #[arg(long, default_value_t = 3)]
     pub concurrency: usize,
@@ -57,9 +60,9 @@ pub struct Args {
 
 impl Args {
     fn plan(&self) -> Result<ExportPlan> {
-        if self.page_size == 0 || self.concurrency == 0 || self.response_mb == 0 || self.part_mb == 0 {
+        if [self.page_size, self.list_page, self.concurrency, self.response_mb].contains(&0) || self.part_mb == 0 {
             return Err(Error::Input(
-                "--page-size, --concurrency, --response-mb and --part-mb must be positive".into(),
+                "--page-size, --list-page, --concurrency, --response-mb and --part-mb must be positive".into(),
             ));
         }
         Ok(ExportPlan {
@@ -67,6 +70,7 @@ impl Args {
             out: self.out.clone(),
             collections: self.collections.clone(),
             page_size: self.page_size,
+            list_page: self.list_page,
             concurrency: self.concurrency,
             response_budget: self.response_mb << 20,
             strict: self.strict,

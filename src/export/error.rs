@@ -16,6 +16,9 @@ pub enum ExportError {
     /// Records the server holds without an embedding.
     #[error("collection {collection:?}: {} records have no embedding and cannot be exported: {}", ids.len(), preview(ids))]
     NoEmbedding { collection: String, ids: Vec<String> },
+    /// The collection's id list could not be kept in (or read back from) its spill file.
+    #[error("collection {collection:?}: id list spill file in {dir}: {source}")]
+    Spill { collection: String, dir: String, source: std::io::Error },
     /// The source changed while it was read, and `--strict` forbids it.
     #[error("{0}; --strict: no snapshot written")]
     ChangedStrict(Change),

@@ -4,7 +4,7 @@
 pub mod error;
 mod fetch;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -19,6 +19,7 @@ use crate::progress::{Bar, Progress};
 use crate::snapshot::outdir::{self, Job};
 use crate::snapshot::writer::{CollectionWriter, WriterOptions, WrittenCollection};
 use crate::snapshot::{CollectionEntry, Manifest, Source};
+use crate::spill::{KeyReader, KeySpill};
 
 /// A validated export: what to read, from where, into which directory.
 #[derive(Debug, Clone)]
@@ -29,6 +30,8 @@ pub struct ExportPlan {
     pub collections: Vec<String>,
     /// Records per `get` request (capped by the server's max_batch_size and the byte budget).
     pub page_size: usize,
+    /// Ids per listing request (capped on Chroma Cloud).
+    pub list_page: usize,
     /// Requests in flight.
     pub concurrency: usize,
     /// Target size of one `get` answer in bytes.
@@ -189,10 +192,28 @@ async fn page_stream(client: &Client, plan: &ExportPlan, info: &CollectionInfo, 
     let (c, i) = (Arc::new(client.clone()), Arc::new(info.clone()));
     let (total, pages) = match plan.paging {
         Paging::Ids => {
-            let ids = client.list_all_ids(info).await?;
-            let chunks: Vec<Vec<String>> = ids.chunks(rows).map(<[String]>::to_vec).collect();
-            let pages = stream::iter(chunks).map(move |chunk| fetch_page(c.clone(), i.clone(), chunk).boxed()).boxed();
-            (ids.len() as u64, pages)
+            let ids = list_ids(client, plan, info).await?;
+            let total = ids.remaining();
+            let name = info.name.clone();
+            let spill_dir = spill_dir(&plan.out);
+            let chunks = stream::unfold(ids, move |mut ids| {
+                let next = match ids.next_strings(rows) {
+                    Ok(chunk) if chunk.is_empty() => None,
+                    Ok(chunk) => Some((Ok(chunk), ids)),
+                    Err(source) => {
+                        let dir = spill_dir.display().to_string();
+                        Some((Err(ExportError::Spill { collection: name.clone(), dir, source }.into()), ids))
+                    }
+                };
+                futures::future::ready(next)
+            });
+            let pages = chunks
+                .map(move |chunk: Result<Vec<String>>| match chunk {
+                    Ok(chunk) => fetch_page(c.clone(), i.clone(), chunk).boxed(),
+                    Err(e) => futures::future::ready(Err(e)).boxed(),
+                })
+                .boxed();
+            (total, pages)
         }
         Paging::Offset => {
             let offsets = (0..before as usize).step_by(rows);
@@ -202,6 +223,35 @@ async fn page_stream(client: &Client, plan: &ExportPlan, info: &CollectionInfo, 
     };
     tracing::debug!("collection {:?}: {total} records, pages of {rows}", info.name);
     Ok((total, pages))
+}
+
+/// Where a collection's id list is spilled: the output's state directory (the disk the user chose
+/// for the snapshot, not a RAM-backed `/tmp`); the file has no name and vanishes with the process.
+fn spill_dir(out: &Path) -> PathBuf {
+    out.join(crate::snapshot::verify::STATE_DIR)
+}
+
+/// Lists every id of the collection into a spill file, page by page: memory holds one page.
+async fn list_ids(client: &Client, plan: &ExportPlan, info: &CollectionInfo) -> Result<KeyReader> {
+    let dir = spill_dir(&plan.out);
+    let spill_err =
+        |source| ExportError::Spill { collection: info.name.clone(), dir: dir.display().to_string(), source };
+    let started = Instant::now();
+    let page = client.id_page_rows(plan.list_page);
+    let mut spill = KeySpill::new(Some(&dir)).map_err(spill_err)?;
+    let mut pages = std::pin::pin!(client.id_pages(info, page));
+    let mut requests = 0u64;
+    while let Some(ids) = pages.try_next().await? {
+        requests += 1;
+        tokio::task::block_in_place(|| ids.iter().try_for_each(|id| spill.push(id.as_bytes()))).map_err(spill_err)?;
+    }
+    tracing::info!(
+        "collection {:?}: listed {} ids in {requests} requests of up to {page} in {:.2} s",
+        info.name,
+        spill.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(spill.into_reader().map_err(spill_err)?)
 }
 
 /// What the pages of one collection gave: the writer of its parts (none when no record came

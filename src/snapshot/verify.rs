@@ -2,7 +2,8 @@
 //! collection's records digest, recomputed from the files.
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -14,6 +15,7 @@ use super::manifest::{CollectionEntry, MANIFEST_FILE, PartEntry};
 use super::reader::{PartReader, READ_BATCH_ROWS, Snapshot};
 use super::store::hash_blob;
 use crate::record::RecordRef;
+use crate::spill::SortedKeys;
 
 /// The state directory and side files verify ignores (never parts, see [`super::validate`]).
 pub use super::validate::{SIDE_FILES, STATE_DIR};
@@ -68,8 +70,6 @@ pub struct CollectionCheck {
 struct PartResult {
     rows: u64,
     digest: RecordsDigest,
-    /// A 64-bit hash of every id, to find duplicates across parts without holding the ids.
-    id_hashes: Vec<u64>,
     problems: Vec<String>,
     record_problems: Vec<String>,
     /// A part that is not a regular file: the whole snapshot is refused.
@@ -83,19 +83,66 @@ fn id_hash(id: &str) -> u64 {
     h.finish()
 }
 
+/// Every id of the snapshot as a 64-bit hash behind its collection's index, sorted on disk: equal
+/// neighbours are duplicate candidates, confirmed by a second pass over the ids themselves. Memory
+/// holds one sort run whatever the size of the snapshot.
+struct IdHashes(Mutex<Result<SortedKeys, std::io::Error>>);
+
+impl IdHashes {
+    fn new() -> Self {
+        Self(Mutex::new(Ok(SortedKeys::new(None))))
+    }
+
+    fn push(&self, collection: usize, ids: impl Iterator<Item = u64>) {
+        let mut guard = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Ok(sorted) = guard.as_mut() else { return };
+        for h in ids {
+            let mut key = [0u8; 12];
+            key[..4].copy_from_slice(&(collection as u32).to_be_bytes());
+            key[4..].copy_from_slice(&h.to_be_bytes());
+            if let Err(e) = sorted.push(&key) {
+                *guard = Err(e);
+                return;
+            }
+        }
+    }
+
+    /// Per collection index, the hashes seen more than once.
+    fn candidates(self) -> Result<BTreeMap<usize, HashSet<u64>>, SnapshotError> {
+        let io = |source| SnapshotError::Io { path: PathBuf::from("TMPDIR (sorting id hashes)"), source };
+        let sorted = self.0.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner).map_err(io)?;
+        let mut out: BTreeMap<usize, HashSet<u64>> = BTreeMap::new();
+        let mut last: Option<Vec<u8>> = None;
+        for key in sorted.finish().map_err(io)? {
+            let key = key.map_err(io)?;
+            if last.as_ref() == Some(&key) {
+                let c = u32::from_be_bytes(key[..4].try_into().expect("4 bytes")) as usize;
+                out.entry(c).or_default().insert(u64::from_be_bytes(key[4..].try_into().expect("8 bytes")));
+            }
+            last = Some(key);
+        }
+        Ok(out)
+    }
+}
+
 /// Checks one part: its size and blake3 first, then every record (digest, ids, `rc`).
-fn check_part(snap: &Snapshot, coll: &CollectionEntry, part: &PartEntry, rc: &dyn RecordCheck) -> PartResult {
+fn check_part(
+    snap: &Snapshot,
+    (index, coll): (usize, &CollectionEntry),
+    part: &PartEntry,
+    rc: &dyn RecordCheck,
+    ids: &IdHashes,
+) -> PartResult {
     let mut res = PartResult {
         rows: 0,
         digest: RecordsDigest::default(),
-        id_hashes: Vec::new(),
         problems: Vec::new(),
         record_problems: Vec::new(),
         refused: None,
     };
     let here = format!("collection {:?}, part {}", coll.name, part.path);
     if let Some(blob) = check_bytes(snap, coll, part, &here, &mut res) {
-        check_records(blob, coll, part, rc, &here, &mut res);
+        check_records(blob, (index, coll), part, (rc, ids), &here, &mut res);
     }
     res
 }
@@ -144,9 +191,9 @@ fn check_bytes(
 /// Every record of an intact part: digest, id hashes (for duplicates), row count, and `rc`.
 fn check_records(
     blob: super::store::Blob,
-    coll: &CollectionEntry,
+    (index, coll): (usize, &CollectionEntry),
     part: &PartEntry,
-    rc: &dyn RecordCheck,
+    (rc, ids): (&dyn RecordCheck, &IdHashes),
     here: &str,
     res: &mut PartResult,
 ) {
@@ -161,9 +208,10 @@ fn check_records(
             Ok(b) => b,
             Err(e) => return res.problems.push(format!("{here}: {}", e.detail())),
         };
-        for r in BatchView::new(&b).records() {
+        let view = BatchView::new(&b);
+        ids.push(index, view.records().map(|r| id_hash(r.id)));
+        for r in view.records() {
             res.digest.add(&r);
-            res.id_hashes.push(id_hash(r.id));
             if let Some(why) = wants.then(|| rc.check(coll, &r)).flatten() {
                 bad_records += 1;
                 if res.record_problems.len() < RECORD_PROBLEMS_PER_PART {
@@ -197,11 +245,12 @@ pub fn verify_with(dir: &Path, rc: &dyn RecordCheck) -> Result<VerifyReport, Sna
         .enumerate()
         .flat_map(|(i, c)| c.parts.iter().map(move |p| (i, c, p)))
         .collect();
+    let ids = IdHashes::new();
     let results: Vec<(usize, PartResult)> =
-        jobs.par_iter().map(|(i, c, p)| (*i, check_part(&snap, c, p, rc))).collect();
+        jobs.par_iter().map(|(i, c, p)| (*i, check_part(&snap, (*i, c), p, rc, &ids))).collect();
 
     let mut record_problems = Vec::new();
-    let mut per: BTreeMap<usize, (u64, RecordsDigest, bool, Vec<u64>)> = BTreeMap::new();
+    let mut per: BTreeMap<usize, (u64, RecordsDigest, bool)> = BTreeMap::new();
     for (i, r) in results {
         if let Some(refused) = r.refused {
             return Err(refused);
@@ -210,16 +259,16 @@ pub fn verify_with(dir: &Path, rc: &dyn RecordCheck) -> Result<VerifyReport, Sna
         e.0 += r.rows;
         e.1.merge(&r.digest);
         e.2 |= !r.problems.is_empty();
-        e.3.extend(r.id_hashes);
         problems.extend(r.problems);
         record_problems.extend(r.record_problems);
     }
+    let mut candidates = ids.candidates()?;
     let mut collections = Vec::new();
     for (i, c) in snap.manifest.collections.iter().enumerate() {
-        let (rows, digest, bad, hashes) = per.remove(&i).unwrap_or_default();
+        let (rows, digest, bad) = per.remove(&i).unwrap_or_default();
         let mut ok = !bad;
         if !bad {
-            let dups = duplicate_ids(&snap, c, hashes)?;
+            let dups = duplicate_ids(&snap, c, candidates.remove(&i).unwrap_or_default())?;
             if !dups.is_empty() {
                 let shown: Vec<String> = dups.iter().take(10).map(|(id, n)| format!("{id:?} ({n} times)")).collect();
                 problems.push(format!("collection {:?}: {} duplicate id(s): {}", c.name, dups.len(), shown.join(", ")));
@@ -254,15 +303,13 @@ pub fn verify_with(dir: &Path, rc: &dyn RecordCheck) -> Result<VerifyReport, Sna
     Ok(VerifyReport { collections, problems, record_problems })
 }
 
-/// Ids that occur more than once in a collection, with their counts. The hashes find candidates;
-/// a second pass over the parts confirms them by the ids themselves.
+/// Ids that occur more than once in a collection, with their counts. The sorted hashes found the
+/// candidates; a second pass over the parts confirms them by the ids themselves.
 fn duplicate_ids(
     snap: &Snapshot,
     c: &CollectionEntry,
-    mut hashes: Vec<u64>,
+    candidates: HashSet<u64>,
 ) -> Result<Vec<(String, usize)>, SnapshotError> {
-    hashes.sort_unstable();
-    let candidates: HashSet<u64> = hashes.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]).collect();
     if candidates.is_empty() {
         return Ok(Vec::new());
     }

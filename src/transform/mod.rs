@@ -16,6 +16,7 @@ pub mod plan;
 pub mod rejects;
 pub mod report;
 pub mod rules;
+mod seen;
 pub mod sink;
 pub mod source;
 pub mod spec;
@@ -98,7 +99,14 @@ pub fn transform(opts: &TransformOptions, progress: &dyn Progress) -> Result<Tra
         examples: Default::default(),
     };
     let write_parts = !opts.dry_run && opts.out.is_some();
-    let mut sink = sink::Sink::new(&plan, opts.out.as_deref(), write_parts, opts.writer.clone(), report)?;
+    let mut sink = sink::Sink::new(
+        &plan,
+        snap.manifest.collections.len(),
+        opts.out.as_deref(),
+        write_parts,
+        opts.writer.clone(),
+        report,
+    )?;
     let bar = progress.bar("transform", Some(records_in), "records");
     run_windows(&plan, &tasks, &mut sink, bar.as_ref())?;
     bar.finish();

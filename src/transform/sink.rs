@@ -2,7 +2,6 @@
 //! for uniqueness, each target's dimension is latched by its first record (as Chroma does), and
 //! records are written in fixed-size batches so the output bytes never depend on thread count.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -13,6 +12,7 @@ use super::plan::Plan;
 use super::rejects::{Rejected, RejectsWriter};
 use super::report::{Report, TargetReport};
 use super::rules;
+use super::seen::SeenIds;
 use super::source::{Outcome, Passed};
 use crate::error::Result;
 use crate::record::{RecordPage, RecordRef, parse_metadata};
@@ -27,7 +27,8 @@ struct TargetState {
     routed: u64,
     written: u64,
     rejected: u64,
-    seen: HashSet<u128>,
+    /// Ids written so far, when duplicates can happen at all (see [`Sink::new`]).
+    seen: Option<SeenIds>,
     dim: Option<usize>,
     /// Rows admitted but not yet written (fewer than `WRITE_ROWS`).
     pending: RecordPage,
@@ -50,8 +51,13 @@ pub struct Sink<'a> {
 }
 
 impl<'a> Sink<'a> {
+    /// `sources`: collections in the input. A target can only receive a duplicate id when its ids
+    /// are rewritten by a template or when more than one input collection feeds it: each input
+    /// collection's ids are unique (the input is verified, or trusted to be a valid snapshot), so
+    /// otherwise no set of its ids is kept.
     pub fn new(
         plan: &'a Plan,
+        sources: usize,
         out: Option<&Path>,
         write_parts: bool,
         opts: WriterOptions,
@@ -66,7 +72,7 @@ impl<'a> Sink<'a> {
                 routed: 0,
                 written: 0,
                 rejected: 0,
-                seen: HashSet::new(),
+                seen: (t.ids.is_some() || sources > 1).then(SeenIds::default),
                 dim: None,
                 pending: RecordPage::default(),
                 ready: Vec::new(),
@@ -138,8 +144,11 @@ impl<'a> Sink<'a> {
         if id.is_empty() && reasons.is_empty() {
             reasons.push(Reason::new("chroma.id_empty", None, "the id is empty"));
         }
-        let key = u128::from_le_bytes(blake3::hash(id.as_bytes()).as_bytes()[..16].try_into().expect("16 bytes"));
-        if !id.is_empty() && ts.seen.contains(&key) {
+        let key = ts
+            .seen
+            .as_ref()
+            .map(|_| u128::from_le_bytes(blake3::hash(id.as_bytes()).as_bytes()[..16].try_into().expect("16 bytes")));
+        if !id.is_empty() && ts.seen.as_ref().zip(key).is_some_and(|(seen, key)| seen.contains(key)) {
             reasons.push(Reason::new("id.duplicate", None, format!("id {id:?} was already written to this target")));
         }
         if let Some(d) = ts.dim.filter(|d| *d != p.embedding.len()) {
@@ -160,7 +169,9 @@ impl<'a> Sink<'a> {
             };
             return Some(Rejected::new(collection, Some(&ts.name), &r, reasons));
         }
-        ts.seen.insert(key);
+        if let (Some(seen), Some(key)) = (ts.seen.as_mut(), key) {
+            seen.insert(key);
+        }
         ts.written += 1;
         let dim = p.embedding.len(); // the target's: a different one was rejected above
         if ts.dim.is_none() {

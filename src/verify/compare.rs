@@ -2,9 +2,12 @@
 //! settings and counts, the snapshot streamed in pages beside the same ids fetched from the
 //! server, the records the target holds beyond the snapshot, and the target's records digest.
 //!
-//! Memory holds the target's id list only; records are compared page by page.
+//! Memory is flat at any size: records are compared page by page, and no id list is held. The
+//! target's count tells whether it holds records beyond the snapshot (ids are unique on both
+//! sides, so `count == found` means none); only then are both id lists sorted on disk
+//! ([`crate::spill`]) and merged to name them.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures::TryStreamExt;
@@ -20,6 +23,7 @@ use crate::record::RecordPage;
 use crate::snapshot::convert::BatchView;
 use crate::snapshot::reader::Snapshot;
 use crate::snapshot::{CollectionEntry, RecordsDigest};
+use crate::spill::{Merged, SortedKeys, difference};
 
 /// Whether a server moves float64 metadata values when it parses them (the 1.x Rust server).
 pub fn drifts_float_metadata(client: &Client) -> bool {
@@ -30,8 +34,6 @@ pub fn drifts_float_metadata(client: &Client) -> bool {
 struct Target {
     client: Arc<Client>,
     info: Arc<CollectionInfo>,
-    /// Ids the target holds (from its listing).
-    ids: HashSet<String>,
     /// Records per read.
     rows: usize,
     digest: RecordsDigest,
@@ -74,12 +76,13 @@ pub async fn compare(
     let mut target = Target {
         client: Arc::new(client.clone()),
         info: Arc::new(info.clone()),
-        ids: client.list_all_ids(info).await?.into_iter().collect(),
         rows: client.read_page_rows(1000, 32 << 20, entry.dimension),
         digest: RecordsDigest::default(),
     };
-    let seen = compare_records_paged(snap, entry, &mut target, &mut cmp, listed).await?;
-    account_extra(&mut target, &seen, &mut cmp, listed).await?;
+    let found = compare_records_paged(snap, entry, &mut target, &mut cmp, listed).await?;
+    if cmp.target_records > found {
+        account_extra(snap, entry, &mut target, &mut cmp, listed).await?;
+    }
     cmp.target_digest = target.digest.to_hex();
     tracing::debug!(
         "collection {:?}: digest {} (snapshot {}), {} extra",
@@ -128,33 +131,37 @@ async fn compare_settings(
 }
 
 /// Step 2: streams the snapshot in pages on a blocking thread, fetches the same ids from the
-/// target (three pages in flight) and compares record by record. Returns the snapshot's ids.
+/// target (three pages in flight) and compares record by record. Returns how many of the
+/// snapshot's records the target holds.
 async fn compare_records_paged(
     snap: &Snapshot,
     entry: &CollectionEntry,
     target: &mut Target,
     cmp: &mut Comparison,
     listed: usize,
-) -> Result<HashSet<String>> {
+) -> Result<u64> {
     let (rx, reader) = snapshot_pages(snap, entry, target.rows);
-    let (client, info, ids) = (target.client.clone(), target.info.clone(), &target.ids);
+    let (client, info) = (target.client.clone(), target.info.clone());
     let mut pairs = Box::pin(futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) }))
         .map_ok(|want: RecordPage| {
-            let present: Vec<String> = want.ids.iter().filter(|id| ids.contains(*id)).cloned().collect();
             let (c, i) = (client.clone(), info.clone());
-            async move { Ok::<_, Error>((want, fetch(c, i, present).await?)) }
+            async move {
+                let got = fetch(c, i, want.ids.clone()).await?;
+                Ok::<_, Error>((want, got))
+            }
         })
         .try_buffered(3);
-    let mut seen = HashSet::new();
+    let mut found = 0u64;
     while let Some((want, got)) = pairs.try_next().await? {
-        compare_page(&want, &got, cmp, listed, &mut seen);
+        compare_page(&want, &got, cmp, listed);
+        found += got.len() as u64;
         for i in 0..got.len() {
             target.digest.add(&got.record(i));
         }
     }
     drop(pairs);
     reader.await.map_err(|e| VerifyError::Reader(e.to_string()))?;
-    Ok(seen)
+    Ok(found)
 }
 
 /// The snapshot collection's records in pages of `rows`, read on a blocking thread.
@@ -193,11 +200,10 @@ fn snapshot_pages(
 }
 
 /// Compares one snapshot page with what the target returned for its ids.
-fn compare_page(want: &RecordPage, got: &RecordPage, cmp: &mut Comparison, listed: usize, seen: &mut HashSet<String>) {
+fn compare_page(want: &RecordPage, got: &RecordPage, cmp: &mut Comparison, listed: usize) {
     let pos: HashMap<&str, usize> = got.ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
     for i in 0..want.len() {
         let w = want.record(i);
-        seen.insert(w.id.to_owned());
         let Some(&j) = pos.get(w.id) else {
             cmp.missing_count += 1;
             if cmp.missing.len() < listed {
@@ -221,18 +227,54 @@ fn compare_page(want: &RecordPage, got: &RecordPage, cmp: &mut Comparison, liste
     }
 }
 
-/// Step 3: whatever the target holds beyond the snapshot, listed and added to its digest.
-async fn account_extra(target: &mut Target, seen: &HashSet<String>, cmp: &mut Comparison, listed: usize) -> Result<()> {
-    let extra: Vec<String> = target.ids.drain().filter(|id| !seen.contains(id)).collect();
-    cmp.extra_count = extra.len() as u64;
-    let mut sorted = extra.clone();
-    sorted.sort();
-    cmp.extra = sorted.into_iter().take(listed).collect();
-    for chunk in extra.chunks(target.rows) {
-        let page = target.fetch(chunk.to_vec()).await?;
-        for i in 0..page.len() {
-            target.digest.add(&page.record(i));
+/// Step 3: whatever the target holds beyond the snapshot, listed (the first `listed` in id
+/// order) and added to its digest. Both id lists are sorted on disk and merged.
+async fn account_extra(
+    snap: &Snapshot,
+    entry: &CollectionEntry,
+    target: &mut Target,
+    cmp: &mut Comparison,
+    listed: usize,
+) -> Result<()> {
+    let (s, e) = (snap.clone(), entry.clone());
+    let snapshot_ids = tokio::task::spawn_blocking(move || -> Result<Merged> {
+        let mut sorted = SortedKeys::new(None);
+        for b in s.collection_batches(&e) {
+            for r in BatchView::new(&b?).records() {
+                sorted.push(r.id.as_bytes()).map_err(VerifyError::Spill)?;
+            }
+        }
+        Ok(sorted.finish().map_err(VerifyError::Spill)?)
+    });
+    let mut target_ids = SortedKeys::new(None);
+    let page = target.client.id_page_rows(30_000);
+    let mut pages = std::pin::pin!(target.client.id_pages(&target.info, page));
+    while let Some(ids) = pages.try_next().await? {
+        tokio::task::block_in_place(|| ids.into_iter().try_for_each(|id| target_ids.push(id.as_bytes())))
+            .map_err(VerifyError::Spill)?;
+    }
+    let target_ids = target_ids.finish().map_err(VerifyError::Spill)?;
+    let snapshot_ids = snapshot_ids.await.map_err(|e| VerifyError::Reader(e.to_string()))??;
+    let mut chunk = Vec::with_capacity(target.rows);
+    let mut extra = difference(target_ids, snapshot_ids);
+    loop {
+        let next = tokio::task::block_in_place(|| extra.next()).transpose().map_err(VerifyError::Spill)?;
+        if let Some(key) = &next {
+            let id = String::from_utf8_lossy(key).into_owned();
+            cmp.extra_count += 1;
+            if cmp.extra.len() < listed {
+                cmp.extra.push(id.clone());
+            }
+            chunk.push(id);
+        }
+        if chunk.len() >= target.rows || (next.is_none() && !chunk.is_empty()) {
+            let page = target.fetch(std::mem::take(&mut chunk)).await?;
+            for i in 0..page.len() {
+                target.digest.add(&page.record(i));
+            }
+        }
+        if next.is_none() {
+            return Ok(());
         }
     }
-    Ok(())
 }

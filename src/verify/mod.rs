@@ -19,6 +19,9 @@ pub enum VerifyError {
     /// The server's answer cannot be compared.
     #[error("collection {collection:?}: {why}")]
     ReadBack { collection: String, why: String },
+    /// An id list could not be sorted on disk (in `TMPDIR`).
+    #[error("sorting ids in a temporary file (TMPDIR): {0}")]
+    Spill(std::io::Error),
     /// The thread streaming the snapshot died.
     #[error("snapshot reader failed: {0}")]
     Reader(String),

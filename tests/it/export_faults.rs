@@ -81,13 +81,14 @@ fn collection_id(server: &harness::Server, name: &str) -> String {
     serde_json::from_str::<Value>(&body).unwrap()["id"].as_str().unwrap().to_owned()
 }
 
-/// Starts an export that reads slowly (through a proxy that holds every `get` for 30 ms), deletes
-/// the last `n` ids once it has written its first part, and returns its exit status and stderr.
+/// Starts an export that reads slowly (through a proxy that holds every `get` for 30 ms) and lists
+/// ids in pages of 1,000 (several listing requests), deletes `n` ids from the middle of the
+/// collection once it has written its first part, and returns its exit status and stderr.
 fn export_while_deleting(server: &harness::Server, name: &str, out: &Path, n: usize, strict: bool) -> (bool, String) {
     let proxy = Proxy::start(&server.url, "/get");
     proxy.always(Some(Fault::Slow(Duration::from_millis(30))));
     let mut args = vec!["export", "--from", &proxy.url, "--out", out.to_str().unwrap(), "--collection", name];
-    args.extend(["--page-size", "50", "--concurrency", "1", "--part-mb", "1"]);
+    args.extend(["--page-size", "50", "--list-page", "1000", "--concurrency", "1", "--part-mb", "1"]);
     if strict {
         args.push("--strict");
     }
@@ -106,7 +107,7 @@ fn export_while_deleting(server: &harness::Server, name: &str, out: &Path, n: us
         .iter()
         .map(|v| v.as_str().unwrap().to_owned())
         .collect();
-    let doomed = &ids[ids.len() - n..];
+    let doomed = &ids[ids.len() / 2..ids.len() / 2 + n];
     let (status, body) = harness::http(
         &server.url,
         "POST",
@@ -136,6 +137,22 @@ fn a_source_that_changes_during_export_is_reported_and_strict_fails() {
     assert!(c.changed_during_export);
     assert_eq!((c.source_count_before, c.source_count_after, c.count), (Some(12_000), Some(11_900), 11_900));
     ok(&["verify", out.to_str().unwrap()]);
+    // What it holds is exactly what a fresh export of the changed collection holds.
+    let fresh = dir.path().join("fresh");
+    ok(&[
+        "export",
+        "--from",
+        &server.url,
+        "--out",
+        fresh.to_str().unwrap(),
+        "--collection",
+        &name,
+        "--list-page",
+        "1000",
+    ]);
+    let f = &Snapshot::open(&fresh).unwrap().manifest.collections[0];
+    assert!(!f.changed_during_export);
+    assert_eq!((f.count, &f.records_digest), (c.count, &c.records_digest), "the same records as a fresh export");
 
     let strict = dir.path().join("strict");
     let (success, stderr) = export_while_deleting(server, &name, &strict, 100, true);
