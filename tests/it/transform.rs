@@ -211,3 +211,42 @@ fn dry_run_writes_no_snapshot() {
     assert_eq!(s["report"]["written"], 9687);
     assert_eq!(s["report"]["snapshot_written"], false);
 }
+
+/// Duplicate ids are rejected where they can happen (two input collections into one target, or an
+/// id template) and only the first of each is written.
+#[test]
+fn duplicate_ids_into_one_target_are_rejected_after_the_first() {
+    use crate::support::{SnapCollection, write_snapshot};
+    use chroma_snap::record::{RecordPage, RecordRef};
+    let t = tempfile::tempdir().unwrap();
+    let col = |name: &str| {
+        let mut page = RecordPage::with_capacity(2, 10);
+        for i in 0..10 {
+            let id = format!("r{i}");
+            page.push(RecordRef { id: &id, embedding: &[i as f32, 1.0], document: None, uri: None, metadata: None });
+        }
+        SnapCollection { name: name.into(), dim: 2, space: "l2".into(), metadata: None, configuration: None, page }
+    };
+    let two = write_snapshot(&t.path().join("two"), vec![col("a"), col("b")]);
+    let one = write_snapshot(&t.path().join("one"), vec![col("a")]);
+    let spec = |ids: &str| {
+        let p = t.path().join(format!("spec-{}.toml", ids.len()));
+        let text = format!(
+            "version = 1\n[gate]\nmin_pass_rate = 0.0\n[defaults]\nspace = \"l2\"\nids = \"{ids}\"\n[targets.all]\n[routing]\ndefault = \"all\"\n"
+        );
+        fs::write(&p, text).unwrap();
+        p
+    };
+    for (input, ids, written) in [(&two, "keep", 10), (&one, "{target}-{n}", 10), (&one, "same-{target}", 1)] {
+        let out = t.path().join(format!("out-{}-{}", input.file_name().unwrap().to_string_lossy(), ids.len()));
+        let o = transform(input, &spec(ids), &out, None);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let r = &json(&o)["report"];
+        let total = if input == &two { 20 } else { 10 };
+        assert_eq!(r["written"], written, "{ids}: {r}");
+        assert_eq!(r["rejected"], total - written, "{ids}: {r}");
+        assert_eq!(r["reasons_by_rule"].get("id.duplicate").and_then(Value::as_u64).unwrap_or(0), total - written);
+        let v = snap_bin().arg("verify").arg(&out).output().unwrap();
+        assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
+    }
+}
