@@ -12,6 +12,7 @@ bytes_per_record, and for the export's snapshot its size against the floor (benc
 
 import argparse
 import json
+import os
 import sys
 
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
@@ -31,6 +32,31 @@ def n0(x):
 
 def yes(ok):
     return "yes" if ok else "**no**"
+
+
+def machine(m):
+    """The run's command, machine and software, as Markdown bullets (every generated section)."""
+    return "\n".join([
+        f"- **Command:** `{m['command']}` ({m['seconds'] // 60} min {m['seconds'] % 60} s in all), {m['date']}",
+        f"- **Machine:** {m['cpu']}, {m['cores']} cores, {m['ram_gb']} GB RAM; {m['os']}, Linux {m['kernel']}; "
+        f"load average {m['load_start']} at the start, {m['load_end']} at the end "
+        "(client and servers share the cores)",
+        f"- **Software:** chroma-snap {m['revision']} built by {m['rustc']}; ChromaDB {m['chromadb']} server "
+        f"and Python client (Python {m['python']}, pyarrow {m['pyarrow']})",
+    ])
+
+
+def splice(doc, begin, end, section):
+    """Replaces what lies between the markers `begin` and `end` of file `doc` by `section` (which
+    carries the markers itself); the rest of the file is kept. Exits if the markers are not there
+    exactly once each, in order."""
+    text = open(doc).read()
+    if text.count(begin) != 1 or text.count(end) != 1 or text.index(begin) > text.index(end):
+        sys.exit(f"{os.path.basename(sys.argv[0])}: {doc} needs exactly one {begin} … {end} pair")
+    head, rest = text.split(begin)
+    tail = rest.split(end, 1)[1]
+    with open(doc, "w") as f:
+        f.write(head + section.rstrip("\n") + tail)
 
 
 class Report:
@@ -143,15 +169,7 @@ class Report:
         return out
 
     def machine(self):
-        m = self.meta
-        return "\n".join([
-            f"- **Command:** `{m['command']}` ({m['seconds'] // 60} min {m['seconds'] % 60} s in all), {m['date']}",
-            f"- **Machine:** {m['cpu']}, {m['cores']} cores, {m['ram_gb']} GB RAM; {m['os']}, Linux {m['kernel']}; "
-            f"load average {m['load_start']} at the start, {m['load_end']} at the end "
-            "(client and servers share the cores)",
-            f"- **Software:** chroma-snap {m['revision']} built by {m['rustc']}; ChromaDB {m['chromadb']} server "
-            f"and Python client (Python {m['python']}, pyarrow {m['pyarrow']})",
-        ])
+        return machine(self.meta)
 
     def render(self):
         lines = [BEGIN, "", "## Side by side: `bin/bench`", "",
@@ -245,13 +263,7 @@ def main():
         with open(a.out, "w") as f:
             f.write(section)
         return
-    text = open(a.doc).read()
-    if text.count(BEGIN) != 1 or text.count(END) != 1 or text.index(BEGIN) > text.index(END):
-        sys.exit(f"report.py: {a.doc} needs exactly one {BEGIN} … {END} pair")
-    head, rest = text.split(BEGIN)
-    tail = rest.split(END, 1)[1]
-    with open(a.doc, "w") as f:
-        f.write(head + section.rstrip("\n") + tail)
+    splice(a.doc, BEGIN, END, section)
 
 
 if __name__ == "__main__":

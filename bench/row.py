@@ -1,12 +1,14 @@
 """Append one result row of bin/bench to a JSON-lines file (read by bench/report.py).
 
 Usage: python bench/row.py RESULTS --size N --step STEP --tool TOOL --role ROLE
-           (--records N | --records-json FILE:PATH) (--seconds S | --seconds-json FILE:PATH)
-           [--time TIMEFILE] [--server-cpu BEFORE AFTER] [--bytes B] [--extra-json KEY=FILE[:PATH]]...
+           (--records N | --records-json FILE:PATH...) (--seconds S | --seconds-json FILE:PATH)
+           [--time TIMEFILE]... [--server-cpu BEFORE AFTER] [--bytes B] [--extra-json KEY=FILE[:PATH]]...
            [--note TEXT]
 ROLE is tool (chroma-snap), baseline (the Python client) or ceiling (raw server figure, plain
 Parquet copy). PATH is a dotted path into the JSON document of FILE, e.g. `runs.1.seconds`.
 TIMEFILE is the stderr of `/usr/bin/time -v`: peak RSS and the client's CPU seconds come from it.
+A step run as several processes at once (`load --shard`) gives one --records-json and one --time
+per process: the records are summed, the peak RSS is the largest, the CPU seconds are summed.
 """
 
 import argparse
@@ -49,16 +51,16 @@ def main():
     ap.add_argument("--tool", required=True)
     ap.add_argument("--role", choices=["tool", "baseline", "ceiling"], required=True)
     ap.add_argument("--records", type=int)
-    ap.add_argument("--records-json")
+    ap.add_argument("--records-json", action="append")
     ap.add_argument("--seconds", type=float)
     ap.add_argument("--seconds-json")
-    ap.add_argument("--time")
+    ap.add_argument("--time", action="append", default=[])
     ap.add_argument("--server-cpu", nargs=2, type=float)
     ap.add_argument("--bytes", type=int)
     ap.add_argument("--extra-json", action="append", default=[])
     ap.add_argument("--note")
     a = ap.parse_args()
-    records = a.records if a.records is not None else pick(a.records_json)
+    records = a.records if a.records is not None else sum(pick(spec) for spec in a.records_json or [])
     seconds = a.seconds if a.seconds is not None else pick(a.seconds_json)
     if not records or not seconds or records <= 0 or seconds <= 0:
         sys.exit(f"row.py: {a.step}/{a.tool}: no positive records ({records}) and seconds ({seconds})")
@@ -66,7 +68,11 @@ def main():
            "seconds": round(float(seconds), 3), "rate": round(records / seconds, 1),
            "rss_mb": None, "client_cpu_s": None, "server_cpu_s": None, "bytes_per_record": None}
     if a.time:
-        row.update(time_v(a.time))
+        runs = [time_v(t) for t in a.time]
+        row["rss_mb"] = max(r["rss_mb"] for r in runs)
+        row["client_cpu_s"] = round(sum(r["client_cpu_s"] for r in runs), 2)
+        if len(runs) > 1:
+            row["processes"] = len(runs)
     if a.server_cpu:
         row["server_cpu_s"] = round(a.server_cpu[1] - a.server_cpu[0], 2)
     if a.bytes is not None:

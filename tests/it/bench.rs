@@ -66,3 +66,71 @@ fn the_quick_bench_reports_every_step_at_ten_thousand_records() {
     }
     assert!(md.contains("Snapshot size (export) against its floor"), "{md}");
 }
+
+/// `bin/bench --scale --quick`: every step of the scale run at 5,000 and 10,000 records, side by
+/// side, judged against the scale targets, with the seed and the id-listing cost; written where
+/// `--out` says and never into the committed docs/performance.md.
+#[test]
+fn the_quick_scale_bench_reports_every_step_at_two_sizes() {
+    let doc = harness::repo().join("docs/performance.md");
+    let before = std::fs::read_to_string(&doc).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("scale.md");
+    let out = Command::new(harness::repo().join("bin/bench"))
+        .args(["--scale", "--quick", "--out", report.to_str().unwrap()])
+        .current_dir(harness::repo())
+        .output()
+        .expect("run bin/bench --scale --quick");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "bin/bench --scale --quick failed:\n{stderr}");
+    let md = std::fs::read_to_string(&report).unwrap_or_else(|e| panic!("no report at {report:?} ({e}):\n{stderr}"));
+    assert_eq!(std::fs::read_to_string(&doc).unwrap(), before, "--quick must not touch docs/performance.md");
+    assert!(md.starts_with("<!-- scale:begin -->") && md.trim_end().ends_with("<!-- scale:end -->"), "{md}");
+    assert!(md.contains("- **Command:** `bin/bench --scale --quick --out "), "{md}");
+
+    let sharded = {
+        let help = Command::new(harness::bin()).args(["load", "--help"]).output().unwrap();
+        String::from_utf8_lossy(&help.stdout).contains("--shard")
+    };
+    let mut steps = vec!["`export`", "`verify` (offline)", "`transform`", "`load`, one process", "`verify --against`"];
+    if sharded {
+        steps.push("`load --shard I/3`");
+    } else {
+        assert!(md.contains("Not run in this run:\n\n- `load --shard I/3`"), "{md}");
+    }
+    // Each step: a table with both sizes side by side, positive figures, the ratio and the verdict.
+    for step in steps {
+        let table: Vec<&str> = md
+            .split(&format!("### {step}"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no table for {step}:\n{md}"))
+            .lines()
+            .skip_while(|l| !l.starts_with('|'))
+            .take_while(|l| l.starts_with('|'))
+            .collect();
+        assert!(table[0].starts_with("| | 5,000 | 10,000 | 10,000 / 5,000 | target | met? |"), "{step}: {table:?}");
+        for label in ["records/s", "wall s", "peak RSS MB"] {
+            let row: Vec<&str> = table
+                .iter()
+                .find(|l| l.starts_with(&format!("| {label} |")))
+                .unwrap_or_else(|| panic!("{step}: no {label} row: {table:?}"))
+                .split('|')
+                .map(str::trim)
+                .collect();
+            for c in [2, 3] {
+                assert!(number(row[c]) > 0.0, "{step} / {label}: {row:?}");
+            }
+            assert!(row[4].ends_with('×'), "{step} / {label}: {row:?}");
+        }
+        let rss = table.iter().find(|l| l.starts_with("| peak RSS MB |")).unwrap();
+        assert!(
+            rss.contains("≤1.25× and <200 MB") && (rss.ends_with("| yes |") || rss.ends_with("| **no** |")),
+            "{rss}"
+        );
+        assert!(md.contains(&format!("| {step}")), "{step} is judged in the targets table:\n{md}");
+    }
+    assert!(md.contains("| `export` rate at 10,000 ≥70% of its rate at 5,000 | "), "{md}");
+    assert!(md.contains("### Seed") && md.contains("| 10,000 | "), "{md}");
+    let listing = md.lines().filter(|l| l.starts_with("| 5,000 | 5,461 |") || l.starts_with("| 10,000 | 5,461 |"));
+    assert_eq!(listing.count(), 2, "the id-listing cost at both sizes, pages of the server's max_batch_size:\n{md}");
+}
