@@ -1,8 +1,8 @@
 """What listing a collection's ids costs, page by page, at growing offsets.
 
 Usage: python bench/list_cost.py URL COLLECTION [--page N] [--repeat R] [--server-pid PID]
-The export lists every id before it fetches records (`get` with `include: []`, `limit` = the
-server's max_batch_size capped at 10,000, `offset` growing by a page each time); a 1.x server
+The export lists every id before it fetches records (`get` with `include: []`, `limit` = its
+`--list-page`, 30,000 by default, `offset` growing by a page each time); a 1.x server
 skips the rows before `offset` on every call, so a page's cost grows with its offset. This script
 times that exact request, over plain http.client on one keep-alive connection, at offsets 0, 25%,
 50% and 75% of the collection and at its last page, R times each (default 3, the median kept),
@@ -55,7 +55,7 @@ def main():
     conn = Conn(a.url)
     cid = conn.call("GET", f"{BASE}/collections/{a.collection}")["id"]
     n = conn.call("GET", f"{BASE}/collections/{cid}/count")
-    page = a.page or min(conn.call("GET", "/api/v2/pre-flight-checks").get("max_batch_size") or 10_000, 10_000)
+    page = a.page or 30_000  # chroma-snap export's --list-page default
     get = f"{BASE}/collections/{cid}/get"
 
     def list_page(offset):
