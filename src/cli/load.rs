@@ -6,6 +6,7 @@ use clap::{Args as ClapArgs, ValueEnum};
 
 use chroma_snap::error::exit;
 use chroma_snap::escape;
+use chroma_snap::load::shard::{JOB_INDEX_VAR, Shard};
 use chroma_snap::load::{IfExists, LoadPlan, LoadSummary, load};
 use chroma_snap::progress::Progress;
 use chroma_snap::verify::{Comparison, DEFAULT_LISTED};
@@ -19,7 +20,11 @@ pub const EXAMPLES: &str = "Examples:
   chroma-snap load snap/ --to http://127.0.0.1:8000 --collection docs=docs_restored --dry-run
   chroma-snap load old-snap/ --to http://127.0.0.1:8000 --if-exists replace   # roll back
   chroma-snap load /mnt/ro/snap --to https://chroma.example.com --journal ~/load.jsonl --json
-Rerun the same command after a crash: the journal lets the load carry on where it stopped.";
+  chroma-snap load snap/ --to http://127.0.0.1:8000 --shard 1/3   # one of three loaders
+Rerun the same command after a crash: the journal lets the load carry on where it stopped.
+With --shard, run the N shards (each with its own journal), then `chroma-snap verify snap/
+--against URL` to prove the whole. To replace collections, delete them (or run one unsharded
+`load --if-exists replace`) before starting the shards.";
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum IfExistsArg {
@@ -69,6 +74,10 @@ pub struct Args {
     /// Ids listed per kind of difference in the read-back report.
     #[arg(long, default_value_t = DEFAULT_LISTED)]
     pub list: usize,
+    /// Load only shard I of N (0 ≤ I < N): rows [I·n/N, (I+1)·n/N) of each collection of n
+    /// records; `auto/N` takes I from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job).
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -110,6 +119,11 @@ impl Args {
             journal: self.journal.clone(),
             listed: self.list,
             fail_after_batches: self.fail_after_batches.filter(|n| *n > 0),
+            shard: self
+                .shard
+                .as_deref()
+                .map(|spec| Shard::parse(spec, std::env::var(JOB_INDEX_VAR).ok().as_deref()))
+                .transpose()?,
         })
     }
 }
@@ -159,6 +173,22 @@ fn render(s: &LoadSummary) -> String {
             secs
         );
     }
+    if let Some(shard) = s.shard {
+        for c in &s.collections {
+            if let Some(sh) = &c.share {
+                let _ = writeln!(
+                    o,
+                    "shard {shard} of {}: rows {}..{} ({} records), read from {} part(s), {} row group(s)",
+                    escape::text(&c.source),
+                    sh.first_row,
+                    sh.end_row,
+                    sh.end_row - sh.first_row,
+                    sh.parts,
+                    sh.row_groups
+                );
+            }
+        }
+    }
     if s.dry_run {
         let _ = writeln!(
             o,
@@ -174,13 +204,22 @@ fn render(s: &LoadSummary) -> String {
         match &c.comparison {
             Some(cmp) if cmp.ok() => {
                 let how = if cmp.exact() { "exact".to_owned() } else { cmp.drift_note() };
-                let _ = writeln!(o, "verified {:?}: {} records, {how}", c.target, cmp.target_records);
+                let whose = if c.share.is_some() { "this shard's " } else { "" };
+                let _ = writeln!(o, "verified {:?}: {whose}{} records, {how}", c.target, cmp.target_records);
             }
             Some(_) => {
                 let _ = writeln!(o, "verified {:?}: DIFFERS (see errors)", c.target);
             }
             None => {}
         }
+    }
+    if let Some(shard) = s.shard.filter(|_| s.collections.iter().any(|c| c.comparison.is_some())) {
+        let _ = writeln!(
+            o,
+            "shard {shard}: read back this shard's records only; once every shard is done, `chroma-snap verify {} --against {}` proves the whole",
+            s.snapshot.display(),
+            s.target
+        );
     }
     let rate = s.records_sent as f64 / s.seconds.max(1e-9);
     let _ = writeln!(

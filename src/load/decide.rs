@@ -4,10 +4,13 @@
 use super::batcher::BatchLimits;
 use super::error::LoadError;
 use super::journal::{Journal, Line, WriteOp};
+use super::shard::Shard;
 use super::{IfExists, LoadPlan, settings};
 use crate::chroma::{ChromaError, Client, CollectionInfo};
 use crate::error::Result;
 use crate::snapshot::CollectionEntry;
+use crate::verify::compare::drifts_float_metadata;
+use crate::verify::drift::Tolerance;
 
 pub(super) fn check_journal_start(
     journal: &mut Journal,
@@ -21,15 +24,18 @@ pub(super) fn check_journal_start(
         tenant: client.tenant.clone(),
         database: client.database.clone(),
         at: crate::snapshot::manifest::now_rfc3339(),
+        shard: plan.shard,
     };
     match journal.state.start.clone() {
         None => journal.append(start),
-        Some(Line::Start { manifest_blake3, target, tenant, database, .. }) => {
+        Some(Line::Start { manifest_blake3, target, tenant, database, shard, .. }) => {
             let same_target = target == client.url() && tenant == client.tenant && database == client.database;
-            if manifest_blake3 == manifest && same_target {
+            if manifest_blake3 == manifest && same_target && shard == plan.shard {
                 return Ok(());
             }
-            let why = if same_target {
+            let why = if shard != plan.shard {
+                format!("it was written by {}, this run is {}", split_name(shard), split_name(plan.shard))
+            } else if same_target {
                 format!(
                     "the snapshot changed since it was started (manifest {} then, {} now)",
                     &manifest_blake3[..16],
@@ -38,7 +44,10 @@ pub(super) fn check_journal_start(
             } else {
                 format!("it belongs to a load into {target} ({tenant}/{database})")
             };
-            if plan.if_exists == Some(IfExists::Replace) {
+            if plan.shard.is_some() || shard.is_some() {
+                // A shard never starts over alone: what it loaded sits beside its siblings' records.
+                Err(LoadError::ShardJournal { path: journal.path.clone(), why }.into())
+            } else if plan.if_exists == Some(IfExists::Replace) {
                 tracing::warn!("journal {}: {why}; starting a new one (--if-exists replace)", journal.path.display());
                 journal.restart()?;
                 journal.append(start)
@@ -48,6 +57,11 @@ pub(super) fn check_journal_start(
         }
         Some(_) => Err(LoadError::journal(&journal.path, "does not start with a start line").into()),
     }
+}
+
+/// `shard 1/3` or `an unsharded load`, for messages.
+fn split_name(shard: Option<Shard>) -> String {
+    shard.map_or_else(|| "an unsharded load".to_owned(), |s| format!("shard {s}"))
 }
 
 /// Looks a collection up; `None` when it does not exist.
@@ -87,6 +101,9 @@ pub(super) async fn decide(
     plan: &LoadPlan,
     journal: &mut Journal,
 ) -> Result<Decision> {
+    if plan.shard.is_some() {
+        return join(entry, dst, client, limits, plan, journal).await;
+    }
     let existing = find(client, dst).await?;
     if let Some(info) = &existing {
         check_dimension(entry, info)?;
@@ -156,6 +173,59 @@ pub(super) async fn decide(
             Err(LoadError::Exists { target: dst.to_owned(), url: client.url().to_owned(), why }.into())
         }
     }
+}
+
+/// Under `--shard`: carry on from the shard's journal; else create the collection, or join the
+/// one another shard created (or that was there before), but only when its settings are the
+/// snapshot's. Records are added (a record already there is left as it is; the read-back and
+/// `verify --against` judge the result), upserted with `--upsert` or `--if-exists append`.
+async fn join(
+    entry: &CollectionEntry,
+    dst: &str,
+    client: &Client,
+    limits: BatchLimits,
+    plan: &LoadPlan,
+    journal: &mut Journal,
+) -> Result<Decision> {
+    let state = journal.state.collections.get(dst).cloned();
+    let (info, action) = match find(client, dst).await? {
+        Some(info) => (info, "joined"),
+        None => {
+            let s = settings::create_settings(entry, client.api);
+            match client.create_collection(dst, s.metadata.as_ref(), s.configuration.as_ref()).await {
+                Ok(info) => (info, "created"),
+                // Another shard created it first (or a retried create had gone through).
+                Err(ChromaError::CollectionExists { .. }) => (client.get_collection(dst).await?, "joined"),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    };
+    check_dimension(entry, &info)?;
+    if let Some(st) = &state
+        && st.collection_id.as_deref() == Some(info.id.as_str())
+        && st.src == entry.name
+    {
+        let action = if st.done { "loaded already" } else { "resumed" };
+        let limits = st.limits.unwrap_or(limits);
+        return Ok(Decision { info, action, op: st.op, limits, appended: st.appended });
+    }
+    let tol = Tolerance::for_target(&entry.space, drifts_float_metadata(client));
+    let differ = settings::differences(entry, &info, tol);
+    if !differ.is_empty() {
+        let (target, url) = (dst.to_owned(), client.url().to_owned());
+        let why = differ.join("; ");
+        return Err(LoadError::ShardSettings { target, url, source_collection: entry.name.clone(), why }.into());
+    }
+    if let Some(st) = state.as_ref().filter(|s| s.collection_id.is_some()) {
+        tracing::warn!(
+            "collection {dst:?} is not the one this shard's journal began with ({} batches were done); loading this shard's records into it anew",
+            st.acked.len()
+        );
+    }
+    let appended = plan.if_exists == Some(IfExists::Append);
+    let op = if plan.upsert || appended { WriteOp::Upsert } else { WriteOp::Add };
+    journal.append(collection_line(entry, dst, &info, op, limits, appended))?;
+    Ok(Decision { info, action, op, limits, appended })
 }
 
 fn collection_line(

@@ -1,5 +1,6 @@
 //! `load --dry-run`: the plan of a load without a single write: per collection what would happen
-//! (create, resume, replace, append), how many batches and bytes, and a rough time.
+//! (create, resume, replace, append, join), how many batches and bytes, and a rough time; under
+//! `--shard`, the shard's share (its rows, and the parts and row groups it would read).
 
 use std::path::Path;
 
@@ -12,6 +13,8 @@ use crate::chroma::{Api, Client};
 use crate::error::Result;
 use crate::snapshot::CollectionEntry;
 use crate::snapshot::reader::Snapshot;
+use crate::verify::compare::drifts_float_metadata;
+use crate::verify::drift::Tolerance;
 
 /// The plan of every collection, with what the journal (if any, of this snapshot) already did.
 pub(super) async fn plan_all(
@@ -62,8 +65,12 @@ async fn dry_run(
         check_dimension(entry, info)?;
     }
     let (mut batches, mut bytes, mut records) = (0u64, 0u64, 0u64);
+    let share = match plan.shard {
+        Some(s) => Some(tokio::task::block_in_place(|| super::shard::share_of(snap, entry, s))?),
+        None => None,
+    };
     tokio::task::block_in_place(|| -> Result<()> {
-        for b in Batcher::new(snap.collection_batches(entry), limits, |_| true) {
+        for b in Batcher::new(snap.collection_rows(entry, plan.rows(entry.count)), limits, |_| true) {
             let b = b?;
             batches += 1;
             bytes += b.bytes as u64;
@@ -72,7 +79,18 @@ async fn dry_run(
         Ok(())
     })?;
     let action = match (&existing, plan.if_exists) {
+        (None, _) if plan.shard.is_some() => "would create/join".to_owned(),
         (None, _) => "would create".to_owned(),
+        (Some(info), _) if plan.shard.is_some() => {
+            let tol = Tolerance::for_target(&entry.space, drifts_float_metadata(client));
+            let differ = super::settings::differences(entry, info, tol);
+            if differ.is_empty() {
+                "would join".to_owned()
+            } else {
+                tracing::warn!("collection {dst:?} exists with other settings: {}", differ.join("; "));
+                "would stop: other settings".to_owned()
+            }
+        }
         (Some(_), Some(IfExists::Replace)) => "would replace".to_owned(),
         (Some(_), Some(IfExists::Append)) => "would append".to_owned(),
         (Some(_), Some(IfExists::Resume)) => "would resume (if journalled)".to_owned(),
@@ -89,6 +107,7 @@ async fn dry_run(
         action,
         op,
         records,
+        share,
         batches,
         batches_sent: 0,
         records_sent: 0,

@@ -60,6 +60,26 @@ pub enum LoadError {
     /// A worker thread of the load died (a bug, or the process is being torn down).
     #[error("{what} failed: {why}")]
     Worker { what: &'static str, why: String },
+    /// `--shard` cannot be parsed, or names no shard.
+    #[error("--shard {spec:?}: {why}")]
+    BadShard { spec: String, why: String },
+    /// An `--if-exists` mode a shard cannot honour without touching what other shards wrote.
+    #[error("--if-exists {mode} cannot run with --shard: {why}")]
+    ShardIfExists { mode: &'static str, why: &'static str },
+    /// The shard's journal was written for another shard or another snapshot.
+    #[error("journal {}: {why}; rerun with the same --shard and snapshot, or start the whole load over (see `load --help`)", path.display())]
+    ShardJournal { path: PathBuf, why: String },
+    /// The state directory holds a journal of this target split another way.
+    #[error(
+        "journal {} records {theirs} of this snapshot into this target, this run is {ours}: mixing splits would double or skip records; finish that load as it was split, or move its journals away to start over",
+        path.display()
+    )]
+    OtherSplit { path: PathBuf, theirs: String, ours: String },
+    /// A shard found the target collection with other settings than the snapshot's.
+    #[error(
+        "collection {target:?} on {url} does not have the settings of the snapshot's {source_collection:?} ({why}); a shard only joins a collection with the snapshot's settings"
+    )]
+    ShardSettings { target: String, url: String, source_collection: String, why: String },
     /// For tests: `--fail-after-batches`.
     #[error("stopped after {0} acknowledged batches (--fail-after-batches)")]
     StoppedForTest(u64),
@@ -76,7 +96,12 @@ impl LoadError {
             | Self::Dimension { .. }
             | Self::Exists { .. }
             | Self::ExistsJournalled { .. }
-            | Self::ForeignJournal { .. } => exit::INPUT,
+            | Self::ForeignJournal { .. }
+            | Self::BadShard { .. }
+            | Self::ShardIfExists { .. }
+            | Self::ShardJournal { .. }
+            | Self::OtherSplit { .. }
+            | Self::ShardSettings { .. } => exit::INPUT,
             Self::Refused { .. }
             | Self::Batch { .. }
             | Self::Journal { .. }

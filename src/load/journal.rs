@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::batcher::BatchLimits;
 use super::error::LoadError;
+use super::shard::Shard;
 use crate::error::Result;
 use crate::snapshot::SnapshotError;
 use crate::snapshot::store::JOURNAL_LIMIT;
@@ -36,8 +37,16 @@ impl WriteOp {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Line {
-    /// The first line: which snapshot goes to which server.
-    Start { manifest_blake3: String, target: String, tenant: String, database: String, at: String },
+    /// The first line: which snapshot goes to which server, and which shard of it (`--shard`).
+    Start {
+        manifest_blake3: String,
+        target: String,
+        tenant: String,
+        database: String,
+        at: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        shard: Option<Shard>,
+    },
     /// About to create `dst`: a collection found empty under this name on resume is ours.
     Creating { dst: String },
     /// Loading of `dst` (re)started into the collection with this id, cut into batches by `limits`.
@@ -244,10 +253,58 @@ pub fn lock_path(journal: &Path) -> PathBuf {
 }
 
 /// The default journal for loading a snapshot into one server/tenant/database:
-/// `DIR/.chroma-snap/load-<hash of the target>.jsonl`.
-pub fn default_path(snapshot: &Path, target: &str, tenant: &str, database: &str) -> PathBuf {
+/// `DIR/.chroma-snap/load-<hash of the target>.jsonl`, or `load-<hash>.shard-I-of-N.jsonl` for a
+/// shard.
+pub fn default_path(snapshot: &Path, target: &str, tenant: &str, database: &str, shard: Option<Shard>) -> PathBuf {
+    let stem = target_stem(target, tenant, database);
+    let name = match shard {
+        None => format!("{stem}.jsonl"),
+        Some(s) => format!("{stem}.{}.jsonl", s.file_tag()),
+    };
+    snapshot.join(crate::snapshot::verify::STATE_DIR).join(name)
+}
+
+/// `load-<hash of the target>`: the start of every default journal name for one target.
+fn target_stem(target: &str, tenant: &str, database: &str) -> String {
     let key = blake3::hash(format!("{target}\n{tenant}\n{database}").as_bytes()).to_hex();
-    snapshot.join(crate::snapshot::verify::STATE_DIR).join(format!("load-{}.jsonl", &key[..16]))
+    format!("load-{}", &key[..16])
+}
+
+/// A default journal in the snapshot's state directory of a load into the same target split
+/// otherwise than `shard` (unsharded, or into another number of shards) that began loading a
+/// collection: its path and how it was split. Mixing splits would double or skip records. (A
+/// journal that never got past its start line, e.g. of a load refused because the collections
+/// exist, loaded nothing and does not count.)
+pub fn other_split(
+    snapshot: &Path,
+    target: &str,
+    tenant: &str,
+    database: &str,
+    shard: Shard,
+) -> Option<(PathBuf, String)> {
+    let stem = target_stem(target, tenant, database);
+    let dir = snapshot.join(crate::snapshot::verify::STATE_DIR);
+    let mut found: Vec<(PathBuf, String)> = fs::read_dir(&dir)
+        .ok()?
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let split = name.strip_prefix(&stem)?.strip_suffix(".jsonl")?;
+            let theirs = if split.is_empty() {
+                "an unsharded load".to_owned()
+            } else {
+                let n: u64 = split.strip_prefix(".shard-")?.split_once("-of-")?.1.parse().ok()?;
+                if n == shard.count {
+                    return None;
+                }
+                format!("a load split into {n} shards")
+            };
+            let began = Journal::peek(&e.path()).map_or(true, |st| st.is_some_and(|st| !st.collections.is_empty()));
+            began.then(|| (e.path(), theirs))
+        })
+        .collect();
+    found.sort();
+    found.into_iter().next()
 }
 
 #[cfg(test)]
@@ -310,6 +367,41 @@ mod tests {
         let path = dir.path().join("load.jsonl");
         fs::write(&path, "garbage\n{\"type\":\"done\",\"dst\":\"d\"}\n").unwrap();
         assert!(Journal::open(&path).err().unwrap().to_string().contains("damaged"));
+    }
+
+    #[test]
+    fn shard_journals_are_named_by_shard_and_other_splits_are_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let snap = dir.path();
+        let (url, t, d) = ("http://127.0.0.1:8000", "default_tenant", "default_database");
+        let one = |i, n| Some(Shard { index: i, count: n });
+        let plain = default_path(snap, url, t, d, None);
+        let s1 = default_path(snap, url, t, d, one(1, 3));
+        assert!(s1.to_str().unwrap().ends_with(".shard-1-of-3.jsonl"), "{}", s1.display());
+        assert_eq!(s1.file_name().unwrap().to_str().unwrap().split('.').next(), plain.file_stem().unwrap().to_str());
+        let three = Shard { index: 0, count: 3 };
+        assert_eq!(other_split(snap, url, t, d, three), None, "no state directory yet");
+        fs::create_dir_all(s1.parent().unwrap()).unwrap();
+        let began = "{\"type\":\"creating\",\"dst\":\"c\"}\n";
+        for p in [&s1, &default_path(snap, url, t, d, one(2, 3)), &default_path(snap, "http://elsewhere:1", t, d, None)]
+        {
+            fs::write(p, began).unwrap();
+        }
+        fs::write(lock_path(&plain), "").unwrap();
+        assert_eq!(other_split(snap, url, t, d, three), None, "same split, another target, a lock file");
+        let four = default_path(snap, url, t, d, one(3, 4));
+        fs::write(&four, began).unwrap();
+        let split_4 = "a load split into 4 shards".to_owned();
+        assert_eq!(other_split(snap, url, t, d, three), Some((four.clone(), split_4)));
+        fs::write(&plain, "{\"type\":\"done\",\"dst\":\"c\"}\n").unwrap();
+        assert_eq!(other_split(snap, url, t, d, three).map(|f| f.0), Some(four.clone()), "it loaded nothing");
+        fs::write(&plain, began).unwrap();
+        assert_eq!(other_split(snap, url, t, d, three), Some((plain.clone(), "an unsharded load".to_owned())));
+        fs::remove_file(&four).unwrap();
+        fs::remove_file(&plain).unwrap();
+        let four_of = Shard { index: 0, count: 4 };
+        let split_3 = Some("a load split into 3 shards".to_owned());
+        assert_eq!(other_split(snap, url, t, d, four_of).map(|f| f.1), split_3);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Load: snapshot → chroma. Connect → pre-flight (every part's hash, every record against the
 //! target's write rules) → per collection: decide (create,
 //! resume, replace, append) → cut deterministic batches → send several in flight, journalling each
-//! acknowledged batch → read the target back and compare it with the snapshot.
+//! acknowledged batch → read the target back and compare it with the snapshot. Under `--shard I/N`
+//! the same steps run on the shard's rows of each collection only ([`shard`]).
 
 pub mod batcher;
 pub mod body;
@@ -12,7 +13,9 @@ pub mod journal;
 pub mod preflight;
 mod send;
 pub mod settings;
+pub mod shard;
 
+use std::ops::Range;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -24,6 +27,7 @@ use self::body::{Encoding, encode};
 use self::decide::{check_journal_start, decide};
 use self::error::LoadError;
 use self::journal::{Journal, Line, WriteOp};
+use self::shard::{Shard, Share};
 use crate::chroma::{Api, Client, ConnectOptions};
 use crate::error::{Error, Result};
 use crate::progress::{Bar, Progress};
@@ -73,6 +77,15 @@ pub struct LoadPlan {
     pub listed: usize,
     /// For tests: stop with an error once this many batches were acknowledged in this run.
     pub fail_after_batches: Option<u64>,
+    /// Load only this shard's rows of each collection (`--shard I/N`).
+    pub shard: Option<Shard>,
+}
+
+impl LoadPlan {
+    /// The rows of a collection of `count` records this load sends: all, or the shard's.
+    pub fn rows(&self, count: u64) -> Range<u64> {
+        self.shard.map_or(0..count, |s| s.rows(count))
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -85,6 +98,9 @@ pub struct LoadSummary {
     pub encoding: &'static str,
     pub dry_run: bool,
     pub journal: Option<PathBuf>,
+    /// `--shard I/N`: only this shard's rows were loaded and read back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
     pub collections: Vec<CollectionLoad>,
     pub records_sent: u64,
     pub seconds: f64,
@@ -101,10 +117,15 @@ impl LoadSummary {
 pub struct CollectionLoad {
     pub source: String,
     pub target: String,
-    /// created, resumed, replaced, appended, loaded already; `would …` in a dry run.
+    /// created, resumed, replaced, appended, joined (a shard), loaded already; `would …` in a
+    /// dry run.
     pub action: String,
     pub op: WriteOp,
+    /// Records this load is responsible for (a shard's share of the collection).
     pub records: u64,
+    /// `--shard`: which rows of the collection, and what is read to get them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub share: Option<Share>,
     pub batches: u64,
     pub batches_sent: u64,
     pub records_sent: u64,
@@ -119,6 +140,7 @@ pub struct CollectionLoad {
 
 pub async fn load(plan: &LoadPlan, progress: &dyn Progress) -> Result<LoadSummary> {
     let started = Instant::now();
+    shard::check_if_exists(plan)?;
     let snap = Snapshot::open(&plan.snapshot)?;
     let manifest_blake3 = snap.manifest_blake3.to_hex();
     let pairs = select(&snap, &plan.collections)?;
@@ -127,7 +149,13 @@ pub async fn load(plan: &LoadPlan, progress: &dyn Progress) -> Result<LoadSummar
     let limits = limits_for(&client, plan);
     // Only GETs went out so far: refuse a damaged or unloadable snapshot before any write.
     let names = pairs.iter().map(|(e, _)| e.name.clone()).collect();
-    preflight::check(&plan.snapshot, &preflight::WriteRules::for_target(&client, limits, names))?;
+    let rules = preflight::WriteRules::for_target(&client, limits, names);
+    if plan.shard.is_some() {
+        let shares: Vec<(&CollectionEntry, Range<u64>)> = pairs.iter().map(|(e, _)| (*e, plan.rows(e.count))).collect();
+        preflight::check_share(&snap, &shares, &rules)?;
+    } else {
+        preflight::check(&plan.snapshot, &rules)?;
+    }
     let mut summary = LoadSummary {
         snapshot: plan.snapshot.clone(),
         manifest_blake3: manifest_blake3.clone(),
@@ -137,14 +165,20 @@ pub async fn load(plan: &LoadPlan, progress: &dyn Progress) -> Result<LoadSummar
         encoding: limits.encoding.as_str(),
         dry_run: plan.dry_run,
         journal: None,
+        shard: plan.shard,
         collections: Vec::new(),
         records_sent: 0,
         seconds: 0.0,
     };
-    let jpath = plan
-        .journal
-        .clone()
-        .unwrap_or_else(|| journal::default_path(&plan.snapshot, client.url(), &client.tenant, &client.database));
+    let jpath = plan.journal.clone().unwrap_or_else(|| {
+        journal::default_path(&plan.snapshot, client.url(), &client.tenant, &client.database, plan.shard)
+    });
+    if let Some(s) = plan.shard
+        && let Some((path, theirs)) =
+            journal::other_split(&plan.snapshot, client.url(), &client.tenant, &client.database, s)
+    {
+        return Err(LoadError::OtherSplit { path, theirs, ours: format!("shard {s}") }.into());
+    }
     if plan.dry_run {
         summary.collections = dry::plan_all(&snap, &pairs, &client, limits, plan, &jpath).await?;
         summary.seconds = started.elapsed().as_secs_f64();
@@ -155,7 +189,7 @@ pub async fn load(plan: &LoadPlan, progress: &dyn Progress) -> Result<LoadSummar
     summary.journal = Some(jpath.clone());
     check_journal_start(&mut journal, &manifest_blake3, &client, plan)?;
 
-    let total: u64 = pairs.iter().map(|(e, _)| e.count).sum();
+    let total: u64 = pairs.iter().map(|(e, _)| plan.rows(e.count)).map(|r| r.end - r.start).sum();
     let mut run = Run {
         snap: &snap,
         client: &client,
@@ -259,10 +293,16 @@ async fn load_collection(
     dst: &str,
 ) -> Result<CollectionLoad> {
     let t0 = Instant::now();
+    let rows = run.plan.rows(entry.count);
+    let records = rows.end - rows.start;
+    let share = match run.plan.shard {
+        Some(s) => Some(tokio::task::block_in_place(|| shard::share_of(run.snap, entry, s))?),
+        None => None,
+    };
     let d = decide(entry, dst, run.client, run.limits, run.plan, journal).await?;
     let st = journal.state.collections.get(dst).cloned();
     let acked = st.as_ref().map(|s| s.acked.clone()).unwrap_or_default();
-    let already = st.as_ref().map_or(0, |s| s.rows).min(entry.count);
+    let already = st.as_ref().map_or(0, |s| s.rows).min(records);
     tracing::info!(
         "collection {:?} → {dst:?}: {} ({} with batches of ≤{} records / ≤{} bytes, {}); {} batches already acknowledged",
         entry.name,
@@ -273,7 +313,7 @@ async fn load_collection(
         d.limits.encoding.as_str(),
         acked.len()
     );
-    let bar = run.progress.bar(dst, Some(entry.count), "records");
+    let bar = run.progress.bar(dst, Some(records), "records");
     bar.inc(already);
     run.overall.inc(already);
     let mut out = CollectionLoad {
@@ -281,7 +321,8 @@ async fn load_collection(
         target: dst.to_owned(),
         action: d.action.to_owned(),
         op: d.op,
-        records: entry.count,
+        records,
+        share,
         batches: 0,
         batches_sent: 0,
         records_sent: 0,
@@ -293,7 +334,7 @@ async fn load_collection(
         comparison: None,
     };
     if !st.as_ref().is_some_and(|s| s.done) {
-        let cut = send_batches(run, journal, entry, &d, acked, &mut out, bar.as_ref()).await?;
+        let cut = send_batches(run, journal, (entry, rows.clone()), &d, acked, &mut out, bar.as_ref()).await?;
         (out.batches, out.bytes) = (cut.batches, cut.bytes);
         if cut.duplicates > 0 {
             tracing::warn!(
@@ -309,8 +350,13 @@ async fn load_collection(
     out.rate = out.records_sent as f64 / out.seconds.max(1e-9);
     if run.plan.verify {
         let info = run.client.get_collection(dst).await?;
-        out.comparison =
-            Some(crate::verify::compare(run.snap, entry, run.client, &info, run.plan.listed, d.appended).await?);
+        let (snap, client, listed) = (run.snap, run.client, run.plan.listed);
+        out.comparison = Some(match run.plan.shard {
+            None => crate::verify::compare(snap, entry, client, &info, listed, d.appended).await?,
+            Some(_) => {
+                crate::verify::compare::compare_share(snap, entry, client, &info, listed, d.appended, rows).await?
+            }
+        });
     }
     Ok(out)
 }
@@ -320,14 +366,14 @@ async fn load_collection(
 async fn send_batches(
     run: &mut Run<'_>,
     journal: &mut Journal,
-    entry: &CollectionEntry,
+    (entry, rows): (&CollectionEntry, Range<u64>),
     d: &decide::Decision,
     acked: std::collections::BTreeSet<u64>,
     out: &mut CollectionLoad,
     bar: &dyn Bar,
 ) -> Result<Cut> {
     let in_flight = run.plan.concurrency.max(1);
-    let (rx, producer) = cut_batches(run.snap, entry, d.limits, acked, in_flight);
+    let (rx, producer) = cut_batches(run.snap, (entry, rows), d.limits, acked, in_flight);
     let target = send::Target { client: run.client, info: &d.info, op: d.op, encoding: d.limits.encoding };
     let target = &target;
     let mut acks = std::pin::pin!(
@@ -355,11 +401,11 @@ async fn send_batches(
     Ok(producer.await.map_err(|e| LoadError::Worker { what: "batch reader", why: e.to_string() })?)
 }
 
-/// Cuts and encodes the batches of one collection on a blocking thread, a few ahead of the
-/// senders, skipping those already acknowledged.
+/// Cuts and encodes the batches of one collection's `rows` on a blocking thread, a few ahead of
+/// the senders, skipping those already acknowledged.
 fn cut_batches(
     snap: &Snapshot,
-    entry: &CollectionEntry,
+    (entry, rows): (&CollectionEntry, Range<u64>),
     limits: BatchLimits,
     acked: std::collections::BTreeSet<u64>,
     ahead: usize,
@@ -368,7 +414,7 @@ fn cut_batches(
     let (snap, entry) = (snap.clone(), entry.clone());
     let producer = tokio::task::spawn_blocking(move || {
         let mut cut = Cut::default();
-        for b in Batcher::new(snap.collection_batches(&entry), limits, |i| acked.contains(&i)) {
+        for b in Batcher::new(snap.collection_rows(&entry, rows), limits, |i| acked.contains(&i)) {
             let ready = b.map_err(Error::from).map(|b| {
                 cut.batches += 1;
                 cut.bytes += b.bytes as u64;

@@ -3,7 +3,10 @@
 //! one pass over the parts. A refusal names the part file, the collection and the record.
 
 use std::collections::HashSet;
+use std::ops::Range;
 use std::path::Path;
+
+use rayon::prelude::*;
 
 use super::batcher::BatchLimits;
 use super::body::{BODY_OVERHEAD, Encoding, record_bytes};
@@ -11,8 +14,10 @@ use super::error::LoadError;
 use crate::chroma::{Api, Client};
 use crate::error::Result;
 use crate::record::{MetadataError, RecordRef, parse_metadata};
-use crate::snapshot::CollectionEntry;
-use crate::snapshot::verify::{RecordCheck, verify_with};
+use crate::snapshot::convert::BatchView;
+use crate::snapshot::reader::{Snapshot, part_windows};
+use crate::snapshot::verify::{RECORD_PROBLEMS_PER_PART, RecordCheck, check_part_bytes, verify_with};
+use crate::snapshot::{CollectionEntry, SnapshotError};
 use crate::transform::checks::chroma_metadata;
 
 /// The 1.x server's HTTP body limit: a record whose body alone is larger can never be sent.
@@ -95,6 +100,58 @@ pub fn check(dir: &Path, rules: &WriteRules) -> Result<()> {
     }
     if !report.record_problems.is_empty() {
         return Err(LoadError::Unloadable { snapshot: dir.to_path_buf(), problems: report.record_problems }.into());
+    }
+    Ok(())
+}
+
+/// A shard's pre-flight: the size and blake3 of every part holding some of its rows (whole parts:
+/// a part's hash covers its file, so the parts at the edges of a share are read beyond it), then
+/// each of its own rows against the target's write rules. What only the whole snapshot can show
+/// (ids repeated across shards, the records digest) is left to `verify` and `verify --against`.
+pub fn check_share(snap: &Snapshot, shares: &[(&CollectionEntry, Range<u64>)], rules: &WriteRules) -> Result<()> {
+    let parts: Vec<(&CollectionEntry, usize)> = shares
+        .iter()
+        .flat_map(|(c, rows)| part_windows(c, rows.clone()).into_iter().map(move |(i, _)| (*c, i)))
+        .collect();
+    let checked: Vec<Result<Option<String>, SnapshotError>> = tokio::task::block_in_place(|| {
+        parts
+            .par_iter()
+            .map(|(c, i)| {
+                let here = format!("collection {:?}, part {}", c.name, c.parts[*i].path);
+                check_part_bytes(snap, c, &c.parts[*i], &here).map(Result::err)
+            })
+            .collect()
+    });
+    let mut problems = Vec::new();
+    for r in checked {
+        problems.extend(r?);
+    }
+    if !problems.is_empty() {
+        return Err(LoadError::Damaged { snapshot: snap.root.clone(), problems }.into());
+    }
+    let mut problems = Vec::new();
+    for (c, rows) in shares {
+        let (mut bad, mut listed) = (0usize, Vec::new());
+        tokio::task::block_in_place(|| -> Result<()> {
+            for b in snap.collection_rows(c, rows.clone()) {
+                for r in BatchView::new(&b?).records() {
+                    if let Some(why) = rules.check(c, &r) {
+                        bad += 1;
+                        if listed.len() < RECORD_PROBLEMS_PER_PART {
+                            listed.push(format!("collection {:?}, record {:?}: {why}", c.name, r.id));
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        if bad > listed.len() {
+            listed.push(format!("collection {:?}: {} more record(s) like these", c.name, bad - listed.len()));
+        }
+        problems.extend(listed);
+    }
+    if !problems.is_empty() {
+        return Err(LoadError::Unloadable { snapshot: snap.root.clone(), problems }.into());
     }
     Ok(())
 }

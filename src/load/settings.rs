@@ -3,9 +3,10 @@
 
 use serde_json::{Map, Value};
 
-use crate::chroma::Api;
+use crate::chroma::{Api, CollectionInfo};
 use crate::record::Metadata;
 use crate::snapshot::CollectionEntry;
+use crate::verify::drift::{Drift, Tolerance, compare_values};
 
 /// `(1.x configuration key, legacy metadata key)` for every HNSW parameter both understand.
 /// The 1.x server accepts exactly these configuration keys (others → 422).
@@ -86,6 +87,39 @@ pub fn create_settings(entry: &CollectionEntry, api: Api) -> CreateSettings {
     }
 }
 
+/// How a live collection's settings differ from those `entry` is created with (empty: the same):
+/// the distance space, every HNSW parameter the server reports (from its configuration, or its
+/// `hnsw:*` metadata on 0.x), the embedding-function record when both have one, and the user's
+/// collection metadata. Float values may differ within `tol` (the 1.x server's parsing drift).
+pub fn differences(entry: &CollectionEntry, info: &CollectionInfo, tol: Tolerance) -> Vec<String> {
+    let mut out = Vec::new();
+    if entry.space != info.space() {
+        out.push(format!("distance space {}, the snapshot's is {}", info.space(), entry.space));
+    }
+    let conf = |key: &str| info.configuration.as_ref().and_then(|c| c.get(key)).filter(|v| !v.is_null());
+    let reported = |conf_key: &str, meta_key: &str| {
+        conf("hnsw")
+            .and_then(|h| h.get(conf_key))
+            .filter(|v| !v.is_null())
+            .or_else(|| info.metadata.as_ref().and_then(|m| m.get(meta_key)))
+    };
+    let mut drift = Drift::default();
+    for (conf_key, meta_key) in HNSW_KEYS.iter().filter(|(k, _)| *k != "space") {
+        if let (Some(want), Some(got)) = (hnsw_params(entry).get(*conf_key), reported(conf_key, meta_key)) {
+            out.extend(compare_values(&format!("hnsw {conf_key}"), want, got, tol, &mut drift).err());
+        }
+    }
+    let ef = entry.configuration.as_ref().and_then(|c| c.get("embedding_function")).filter(|v| v.is_object());
+    if let (Some(want), Some(got)) = (ef, conf("embedding_function")) {
+        out.extend(compare_values("embedding function", want, got, tol, &mut drift).err());
+    }
+    let as_value = |m: Option<Metadata>| m.map_or(Value::Null, Value::Object);
+    let (want, got) =
+        (as_value(user_metadata(entry.metadata.as_ref())), as_value(user_metadata(info.metadata.as_ref())));
+    out.extend(compare_values("metadata", &want, &got, tol, &mut drift).err());
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,6 +177,46 @@ mod tests {
         // Only hnsw settings: the metadata becomes null rather than the rejected `{}`.
         let e = entry(json!({"hnsw:space": "l2"}), Value::Null, "l2");
         assert_eq!(create_settings(&e, Api::V2).metadata, None);
+    }
+
+    #[test]
+    fn differences_of_a_live_collection() {
+        let e = entry(
+            json!({"owner": "me", "f": 0.1}),
+            json!({"hnsw": {"space": "cosine", "ef_construction": 128, "max_neighbors": 32, "resize_factor": 1.2}}),
+            "cosine",
+        );
+        let live = |metadata: Value, conf: Value| CollectionInfo {
+            id: "x".into(),
+            name: "c".into(),
+            metadata: metadata.as_object().cloned(),
+            configuration: Some(conf),
+            dimension: None,
+        };
+        let tol = Tolerance { embedding_ulps: 0, metadata_ulps: 1 };
+        // What 1.5.9 reports for a collection created from `e`: every parameter, defaults included.
+        let same = live(
+            json!({"owner": "me", "f": 0.10000000000000002}),
+            json!({"hnsw": {"space": "cosine", "ef_construction": 128, "ef_search": 100, "max_neighbors": 32,
+                    "resize_factor": 1.2, "sync_threshold": 1000}, "spann": null, "embedding_function": null}),
+        );
+        assert_eq!(differences(&e, &same, tol), Vec::<String>::new(), "1 ulp of float drift is the same");
+        let other = live(
+            json!({"owner": "you"}),
+            json!({"hnsw": {"space": "l2", "ef_construction": 100, "max_neighbors": 32, "resize_factor": 1.2}}),
+        );
+        let got = differences(&e, &other, tol);
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(got[0].contains("distance space l2, the snapshot's is cosine"), "{got:?}");
+        assert!(got[1].contains("hnsw ef_construction is 100 instead of 128"), "{got:?}");
+        assert!(got[2].starts_with("metadata"), "{got:?}");
+        // A 0.x target keeps the parameters in metadata.
+        let legacy = CollectionInfo {
+            configuration: None,
+            ..live(json!({"owner": "me", "f": 0.1, "hnsw:space": "cosine", "hnsw:M": 16}), Value::Null)
+        };
+        let got = differences(&e, &legacy, Tolerance::EXACT);
+        assert_eq!(got, ["hnsw max_neighbors is 16 instead of 32"]);
     }
 
     #[test]

@@ -156,36 +156,49 @@ fn check_bytes(
     here: &str,
     res: &mut PartResult,
 ) -> Option<super::store::Blob> {
+    match check_part_bytes(snap, coll, part, here) {
+        Ok(Ok(blob)) => Some(blob),
+        Ok(Err(problem)) => {
+            res.problems.push(problem);
+            None
+        }
+        Err(refused) => {
+            res.refused = Some(refused);
+            None
+        }
+    }
+}
+
+/// One part's bytes against the manifest (its path, presence, size and blake3): the part for
+/// reading, or the problem (prefixed with `here`); a file that must not be read at all (not a
+/// regular file) is an error.
+pub fn check_part_bytes(
+    snap: &Snapshot,
+    coll: &CollectionEntry,
+    part: &PartEntry,
+    here: &str,
+) -> Result<Result<super::store::Blob, String>, SnapshotError> {
     if let Err(e) = snap.part_path(coll, part) {
-        res.problems.push(format!("{here}: {}", e.detail()));
-        return None;
+        return Ok(Err(format!("{here}: {}", e.detail())));
     }
     let blob = match snap.store.open(&part.path) {
         Ok(b) => b,
         Err(SnapshotError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-            res.problems.push(format!("{here}: missing"));
-            return None;
+            return Ok(Err(format!("{here}: missing")));
         }
-        Err(SnapshotError::Io { source, .. }) => {
-            res.problems.push(format!("{here}: cannot read: {source}"));
-            return None;
-        }
-        Err(refused) => {
-            res.refused = Some(refused);
-            return None;
-        }
+        Err(SnapshotError::Io { source, .. }) => return Ok(Err(format!("{here}: cannot read: {source}"))),
+        Err(refused) => return Err(refused),
     };
-    match hash_blob(&blob) {
-        Err(e) => res.problems.push(format!("{here}: cannot read: {e}")),
-        Ok((_, bytes)) if bytes != part.bytes => res
-            .problems
-            .push(format!("{here}: {bytes} bytes, the manifest says {} (truncated or replaced)", part.bytes)),
-        Ok((hash, _)) if hash.to_hex() != part.blake3 => {
-            res.problems.push(format!("{here}: blake3 {hash} differs from the manifest's {} (corrupted)", part.blake3))
+    Ok(match hash_blob(&blob) {
+        Err(e) => Err(format!("{here}: cannot read: {e}")),
+        Ok((_, bytes)) if bytes != part.bytes => {
+            Err(format!("{here}: {bytes} bytes, the manifest says {} (truncated or replaced)", part.bytes))
         }
-        Ok(_) => return Some(blob),
-    }
-    None
+        Ok((hash, _)) if hash.to_hex() != part.blake3 => {
+            Err(format!("{here}: blake3 {hash} differs from the manifest's {} (corrupted)", part.blake3))
+        }
+        Ok(_) => Ok(blob),
+    })
 }
 
 /// Every record of an intact part: digest, id hashes (for duplicates), row count, and `rc`.

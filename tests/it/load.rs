@@ -9,25 +9,26 @@ use std::time::{Duration, Instant};
 use chroma_snap::record::{RecordPage, RecordRef};
 use chroma_snap::snapshot::convert::BatchView;
 use chroma_snap::snapshot::reader::Snapshot;
+use chroma_snap::snapshot::writer::WriterOptions;
 use serde_json::{Map, Value, json};
 
 use crate::export::{ok, snap, tmp, typed};
 use crate::harness::{self, Server, V0, V1};
 use crate::proxy::{Fault, Proxy};
-use crate::support::{Rng, SnapCollection, stderr, write_snapshot, xorshift};
+use crate::support::{Rng, SnapCollection, stderr, write_snapshot_with, xorshift};
 
 /// Cosine embeddings may come back this many ulps off (see src/load/drift.rs).
 const COSINE_ULPS: u64 = 4;
 
 // ---------- synthetic snapshots, written with the library's own snapshot layer ----------
 
-struct Synth<'a> {
-    name: &'a str,
-    n: usize,
-    dim: usize,
-    space: &'a str,
-    seed: u64,
-    docs: bool,
+pub struct Synth<'a> {
+    pub name: &'a str,
+    pub n: usize,
+    pub dim: usize,
+    pub space: &'a str,
+    pub seed: u64,
+    pub docs: bool,
 }
 
 fn page_of(s: &Synth<'_>) -> RecordPage {
@@ -56,6 +57,11 @@ fn page_of(s: &Synth<'_>) -> RecordPage {
 
 /// Writes a snapshot holding the given collections under `root`; returns its directory.
 fn synth_snapshot(root: &Path, cols: &[Synth<'_>]) -> PathBuf {
+    synth_snapshot_with(root, cols, WriterOptions::default())
+}
+
+/// [`synth_snapshot`] with the writer's part and row-group sizes given.
+pub fn synth_snapshot_with(root: &Path, cols: &[Synth<'_>], opts: WriterOptions) -> PathBuf {
     let dir = root.join(format!("snap-{}", harness::unique("s")));
     let cols = cols
         .iter()
@@ -69,7 +75,7 @@ fn synth_snapshot(root: &Path, cols: &[Synth<'_>]) -> PathBuf {
             page: page_of(s),
         })
         .collect();
-    write_snapshot(&dir, cols)
+    write_snapshot_with(&dir, cols, opts)
 }
 
 // ---------- comparing what the Python client reads ----------
@@ -88,7 +94,7 @@ fn parse_float_hex(s: &str) -> f64 {
 }
 
 /// One snapshot collection in the shape of `tests/py/dump_collection.py`: (header, rows by id).
-fn snapshot_dump(dir: &Path, name: &str) -> (Value, Vec<Value>) {
+pub fn snapshot_dump(dir: &Path, name: &str) -> (Value, Vec<Value>) {
     let snap = Snapshot::open(dir).unwrap();
     let c = snap.manifest.collection(name).unwrap().clone();
     let mut rows = Vec::new();
@@ -108,7 +114,7 @@ fn snapshot_dump(dir: &Path, name: &str) -> (Value, Vec<Value>) {
     (json!({"count": c.count, "space": c.space, "metadata": c.metadata}), rows)
 }
 
-fn server_dump(server: &Server, name: &str) -> (Value, Vec<Value>) {
+pub fn server_dump(server: &Server, name: &str) -> (Value, Vec<Value>) {
     let out = harness::dump(server, name);
     let mut lines = out.lines().map(|l| serde_json::from_str::<Value>(l).unwrap());
     let header = lines.next().unwrap();
@@ -117,7 +123,7 @@ fn server_dump(server: &Server, name: &str) -> (Value, Vec<Value>) {
 
 /// Drift counted while comparing dumps.
 #[derive(Debug, Default)]
-struct Seen {
+pub struct Seen {
     embedding_values: u64,
     max_embedding_ulps: u64,
     metadata_values: u64,
@@ -157,7 +163,7 @@ fn same_typed(path: &str, want: &Value, got: &Value, meta_ulps: u64, seen: &mut 
 }
 
 /// Asserts two dumps hold the same collection up to the documented drift; returns the drift seen.
-fn assert_same_records(what: &str, want: &(Value, Vec<Value>), got: &(Value, Vec<Value>), meta_ulps: u64) -> Seen {
+pub fn assert_same_records(what: &str, want: &(Value, Vec<Value>), got: &(Value, Vec<Value>), meta_ulps: u64) -> Seen {
     let strip = |m: &Value| -> Value {
         match m.as_object() {
             Some(o) => {
@@ -208,17 +214,17 @@ fn assert_same_records(what: &str, want: &(Value, Vec<Value>), got: &(Value, Vec
 
 // ---------- running the binary ----------
 
-fn load_cmd(dir: &Path, url: &str, extra: &[&str]) -> Command {
+pub fn load_cmd(dir: &Path, url: &str, extra: &[&str]) -> Command {
     let mut c = Command::new(harness::bin());
     c.args(["load", dir.to_str().unwrap(), "--to", url, "--quiet"]).args(extra).env("NO_COLOR", "1");
     c
 }
 
-fn run(mut c: Command) -> Output {
+pub fn run(mut c: Command) -> Output {
     c.output().expect("run chroma-snap")
 }
 
-fn load_ok(dir: &Path, url: &str, extra: &[&str]) -> Value {
+pub fn load_ok(dir: &Path, url: &str, extra: &[&str]) -> Value {
     let mut args = extra.to_vec();
     args.push("--json");
     let out = run(load_cmd(dir, url, &args));
@@ -369,7 +375,7 @@ fn a_batch_over_40_mb_as_json_loads() {
 
 // ---------- 2. kill -9 and rerun ----------
 
-fn batch_lines(journal: &Path) -> usize {
+pub fn batch_lines(journal: &Path) -> usize {
     std::fs::read_to_string(journal).map(|t| t.matches("\"type\":\"batch\"").count()).unwrap_or(0)
 }
 

@@ -20,6 +20,7 @@ mod output;
 mod output_dirs;
 mod proxy;
 mod secrets;
+mod shard;
 mod snapshot_inputs;
 mod spec_holes;
 mod support;

@@ -27,10 +27,15 @@ pub struct SnapCollection {
 /// Writes a snapshot of `cols` into `dir` (created if missing) with the library's own writer,
 /// 1,000 records per page, collection `i` under `parts/{i:04}`; returns `dir`.
 pub fn write_snapshot(dir: &Path, cols: Vec<SnapCollection>) -> PathBuf {
+    write_snapshot_with(dir, cols, WriterOptions::default())
+}
+
+/// [`write_snapshot`] with the writer's part and row-group sizes given.
+pub fn write_snapshot_with(dir: &Path, cols: Vec<SnapCollection>, opts: WriterOptions) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
     let mut entries = Vec::new();
     for (i, c) in cols.into_iter().enumerate() {
-        let mut w = CollectionWriter::new(dir, &format!("parts/{i:04}"), c.dim, WriterOptions::default()).unwrap();
+        let mut w = CollectionWriter::new(dir, &format!("parts/{i:04}"), c.dim, opts.clone()).unwrap();
         for chunk in 0..c.page.len().div_ceil(1000) {
             let mut p = RecordPage::with_capacity(c.dim, 1000);
             for r in chunk * 1000..((chunk + 1) * 1000).min(c.page.len()) {
