@@ -23,8 +23,8 @@ pub const EXAMPLES: &str = "Examples:
   chroma-snap load snap/ --to http://127.0.0.1:8000 --shard 1/3   # one of three loaders
 Rerun the same command after a crash: the journal lets the load carry on where it stopped.
 With --shard, run the N shards (each with its own journal), then `chroma-snap verify snap/
---against URL` to prove the whole. To replace collections, delete them (or run one unsharded
-`load --if-exists replace`) before starting the shards.";
+--against URL` to prove the whole. To replace collections, delete them before starting the
+shards.";
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum IfExistsArg {

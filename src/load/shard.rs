@@ -104,7 +104,7 @@ pub fn check_if_exists(plan: &LoadPlan) -> Result<()> {
     match (plan.shard, plan.if_exists) {
         (Some(_), Some(IfExists::Replace)) => refuse(
             "replace",
-            "a shard never deletes what another wrote; replace first (delete the target collections, or one unsharded `load --if-exists replace`), then run the shards",
+            "a shard never deletes what another wrote; replace first (delete the target collections), then run the shards",
         ),
         (Some(_), Some(IfExists::Fail)) => {
             refuse("fail", "the shards join the collection one of them creates; leave --if-exists out")
