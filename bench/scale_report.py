@@ -174,8 +174,8 @@ class Scale:
         lt = self.list_table()
         if lt:
             lines += ["", "### Listing ids", "",
-                      "The export lists every id before it fetches records: `get` with `include: []`, a page of "
-                      "the server's max_batch_size (at most 10,000) at a time, the offset growing by a page. "
+                      "The export lists every id before it fetches records: `get` with `include: []`, "
+                      "`--list-page` ids (30,000 by default) at a time, into a temporary file, the offset growing by a page. "
                       "`bench/list_cost.py` on the source server after the export: one page at 0, 25%, 50% and 75% "
                       "of the collection and at its last page (median of 3), then the whole listing page after "
                       "page, as the export does it.", ""] + lt
