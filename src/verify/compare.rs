@@ -74,15 +74,7 @@ pub async fn compare(
     listed: usize,
     subset: bool,
 ) -> Result<Comparison> {
-    let tol = Tolerance::for_target(&entry.space, drifts_float_metadata(client));
-    let mut cmp = compare_settings(entry, client, info, tol, subset).await?;
-    let mut target = Target {
-        client: Arc::new(client.clone()),
-        info: Arc::new(info.clone()),
-        rows: client.read_page_rows(1000, 32 << 20, entry.dimension),
-        digest: RecordsDigest::default(),
-        share: None,
-    };
+    let (mut cmp, mut target) = start(entry, client, info, subset, None).await?;
     let found = compare_records_paged(snap, entry, &mut target, &mut cmp, listed).await?;
     if cmp.target_records > found {
         account_extra(snap, entry, &mut target, &mut cmp, listed).await?;
@@ -96,6 +88,26 @@ pub async fn compare(
         cmp.extra_count
     );
     Ok(cmp)
+}
+
+/// Step 1 and the target's side of a comparison (all records, or the rows of `share`).
+async fn start(
+    entry: &CollectionEntry,
+    client: &Client,
+    info: &CollectionInfo,
+    subset: bool,
+    share: Option<Range<u64>>,
+) -> Result<(Comparison, Target)> {
+    let tol = Tolerance::for_target(&entry.space, drifts_float_metadata(client));
+    let cmp = compare_settings(entry, client, info, tol, subset).await?;
+    let target = Target {
+        client: Arc::new(client.clone()),
+        info: Arc::new(info.clone()),
+        rows: client.read_page_rows(1000, 32 << 20, entry.dimension),
+        digest: RecordsDigest::default(),
+        share,
+    };
+    Ok((cmp, target))
 }
 
 /// Step 1: counts, distance space and collection metadata; the record findings start empty.
@@ -299,15 +311,7 @@ pub async fn compare_share(
     subset: bool,
     share: Range<u64>,
 ) -> Result<Comparison> {
-    let tol = Tolerance::for_target(&entry.space, drifts_float_metadata(client));
-    let mut cmp = compare_settings(entry, client, info, tol, subset).await?;
-    let mut target = Target {
-        client: Arc::new(client.clone()),
-        info: Arc::new(info.clone()),
-        rows: client.read_page_rows(1000, 32 << 20, entry.dimension),
-        digest: RecordsDigest::default(),
-        share: Some(share.clone()),
-    };
+    let (mut cmp, mut target) = start(entry, client, info, subset, Some(share.clone())).await?;
     compare_records_paged(snap, entry, &mut target, &mut cmp, listed).await?;
     cmp.expected_records = share.end - share.start;
     cmp.target_records = cmp.expected_records - cmp.missing_count;
