@@ -67,7 +67,7 @@ impl Args {
         }
         Ok(ExportPlan {
             connect: self.connect.options(&self.from)?,
-            out: self.out.clone(),
+            out: super::local_dir(&self.out, "export --out")?,
             collections: self.collections.clone(),
             page_size: self.page_size,
             list_page: self.list_page,

@@ -92,7 +92,7 @@ impl Args {
             return Err(Error::Input("--batch-size, --batch-mb and --concurrency must be positive".into()));
         }
         Ok(LoadPlan {
-            snapshot: self.dir.clone(),
+            snapshot: super::local_dir(&self.dir, "load")?,
             connect: self.connect.options(&self.to)?,
             collections: self.collections.iter().map(|c| mapping(c)).collect::<Result<_>>()?,
             if_exists: self.if_exists.map(|m| match m {

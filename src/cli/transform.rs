@@ -51,9 +51,9 @@ impl Args {
             return Err(Error::Input("--part-mb must be positive".into()));
         }
         Ok(TransformOptions {
-            input: self.input.clone(),
+            input: super::local_dir(&self.input, "transform")?,
             spec: self.spec.clone(),
-            out: self.out.clone(),
+            out: self.out.as_deref().map(|o| super::local_dir(o, "transform --out")).transpose()?,
             dry_run: self.dry_run,
             verify_input: !self.trust_input,
             writer: WriterOptions { target_part_bytes: self.part_mb << 20, ..WriterOptions::default() },

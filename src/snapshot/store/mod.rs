@@ -1,16 +1,18 @@
 //! The storage seam: every byte of a snapshot is listed, read, written, removed and synced
 //! through [`Store`], so export, transform and load never know where the bytes live.
 //!
-//! One implementation today, [`LocalStore`] (a directory). An object-store backend (S3, GCS,
-//! Azure through the `object_store` crate) is a second implementation: ranged GETs behind
-//! [`RangeRead`], a multipart upload behind [`Upload`], a single PUT for [`Store::put_atomic`],
-//! and no-ops for [`Store::sync`] and [`Store::prepare_dir`]. Hashing while streaming is a wrapper
+//! Two implementations: [`LocalStore`] (a directory) and [`RemoteStore`] (S3, GCS, Azure through
+//! the `object_store` crate: ranged GETs behind [`RangeRead`], a multipart upload behind
+//! [`Upload`], a single PUT for [`Store::put_atomic`], and no-ops for [`Store::sync`] and
+//! [`Store::prepare_dir`]). Hashing while streaming is a wrapper
 //! ([`HashingWriter`]), not something each caller does.
 
 mod blob;
 pub mod bounded;
 mod hashing;
 mod local;
+mod object;
+mod remote_error;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -19,6 +21,8 @@ pub use blob::{Blob, BlobCursor, RangeRead};
 pub use bounded::{JOURNAL_LIMIT, MANIFEST_LIMIT, SPEC_LIMIT, read_bounded};
 pub use hashing::{HashingWriter, hash_blob};
 pub use local::LocalStore;
+pub use object::RemoteStore;
+pub use remote_error::RemoteFailure;
 
 use super::SnapshotError;
 
