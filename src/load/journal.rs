@@ -13,6 +13,7 @@ use super::batcher::BatchLimits;
 use super::error::LoadError;
 use crate::error::Result;
 use crate::snapshot::SnapshotError;
+use crate::snapshot::location::Location;
 use crate::snapshot::store::JOURNAL_LIMIT;
 use crate::snapshot::store::bounded::{check_opened, read_bounded, read_limited, refuse_irregular, try_lock};
 
@@ -243,11 +244,39 @@ pub fn lock_path(journal: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// The default journal for loading a snapshot into one server/tenant/database:
-/// `DIR/.chroma-snap/load-<hash of the target>.jsonl`.
-pub fn default_path(snapshot: &Path, target: &str, tenant: &str, database: &str) -> PathBuf {
+/// The default journal for loading a snapshot into one server/tenant/database: beside a snapshot
+/// in a directory, `DIR/.chroma-snap/load-<hash of the target>.jsonl`; for a snapshot on object
+/// storage (often read-only), locally in [`state_home`]`/load-<manifest hash>-<hash of the
+/// target>.jsonl`, so that rerunning the same command resumes.
+pub fn default_path(
+    snapshot: &Location,
+    manifest_blake3: &str,
+    target: &str,
+    tenant: &str,
+    database: &str,
+) -> Result<PathBuf> {
     let key = blake3::hash(format!("{target}\n{tenant}\n{database}").as_bytes()).to_hex();
-    snapshot.join(crate::snapshot::verify::STATE_DIR).join(format!("load-{}.jsonl", &key[..16]))
+    match snapshot {
+        Location::Dir(dir) => {
+            Ok(dir.join(crate::snapshot::verify::STATE_DIR).join(format!("load-{}.jsonl", &key[..16])))
+        }
+        Location::Remote(url) => {
+            let home = state_home().ok_or_else(|| {
+                crate::error::Error::Input(format!(
+                    "load {url}: no local place for the journal (HOME and XDG_STATE_HOME are unset); pass --journal FILE"
+                ))
+            })?;
+            Ok(home.join(format!("load-{}-{}.jsonl", &manifest_blake3[..16.min(manifest_blake3.len())], &key[..16])))
+        }
+    }
+}
+
+/// Where journals of snapshots on object storage live: `$XDG_STATE_HOME/chroma-snap`, else
+/// `~/.local/state/chroma-snap`.
+pub fn state_home() -> Option<PathBuf> {
+    let nonempty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let base = nonempty("XDG_STATE_HOME").or_else(|| nonempty("HOME").map(|h| h.join(".local/state")))?;
+    Some(base.join("chroma-snap"))
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@ use crate::error::{Error, Result};
 use crate::progress::{Bar, Progress};
 use crate::record::RecordPage;
 use crate::snapshot::CollectionEntry;
+use crate::snapshot::location::Location;
 use crate::snapshot::reader::Snapshot;
 use crate::verify::Comparison;
 
@@ -52,7 +53,8 @@ pub const MAX_BODY_BYTES_V2: usize = 38 << 20;
 /// A validated load.
 #[derive(Debug, Clone)]
 pub struct LoadPlan {
-    pub snapshot: PathBuf,
+    /// A directory or an object-store prefix.
+    pub snapshot: Location,
     pub connect: ConnectOptions,
     /// `(source, target)` collection names; empty means every collection under its own name.
     pub collections: Vec<(String, String)>,
@@ -119,7 +121,7 @@ pub struct CollectionLoad {
 
 pub async fn load(plan: &LoadPlan, progress: &dyn Progress) -> Result<LoadSummary> {
     let started = Instant::now();
-    let snap = Snapshot::open(&plan.snapshot)?;
+    let snap = Snapshot::open_store(plan.snapshot.open_store()?)?;
     let manifest_blake3 = snap.manifest_blake3.to_hex();
     let pairs = select(&snap, &plan.collections)?;
 
@@ -127,9 +129,9 @@ pub async fn load(plan: &LoadPlan, progress: &dyn Progress) -> Result<LoadSummar
     let limits = limits_for(&client, plan);
     // Only GETs went out so far: refuse a damaged or unloadable snapshot before any write.
     let names = pairs.iter().map(|(e, _)| e.name.clone()).collect();
-    preflight::check(&plan.snapshot, &preflight::WriteRules::for_target(&client, limits, names))?;
+    preflight::check(snap.store.clone(), &preflight::WriteRules::for_target(&client, limits, names))?;
     let mut summary = LoadSummary {
-        snapshot: plan.snapshot.clone(),
+        snapshot: PathBuf::from(plan.snapshot.to_string()),
         manifest_blake3: manifest_blake3.clone(),
         target: client.url().to_owned(),
         api: client.api.as_str(),
@@ -141,10 +143,12 @@ pub async fn load(plan: &LoadPlan, progress: &dyn Progress) -> Result<LoadSummar
         records_sent: 0,
         seconds: 0.0,
     };
-    let jpath = plan
-        .journal
-        .clone()
-        .unwrap_or_else(|| journal::default_path(&plan.snapshot, client.url(), &client.tenant, &client.database));
+    let jpath = match &plan.journal {
+        Some(p) => p.clone(),
+        None => {
+            journal::default_path(&plan.snapshot, &manifest_blake3, client.url(), &client.tenant, &client.database)?
+        }
+    };
     if plan.dry_run {
         summary.collections = dry::plan_all(&snap, &pairs, &client, limits, plan, &jpath).await?;
         summary.seconds = started.elapsed().as_secs_f64();

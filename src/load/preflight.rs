@@ -3,7 +3,7 @@
 //! one pass over the parts. A refusal names the part file, the collection and the record.
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::sync::Arc;
 
 use super::batcher::BatchLimits;
 use super::body::{BODY_OVERHEAD, Encoding, record_bytes};
@@ -12,7 +12,8 @@ use crate::chroma::{Api, Client};
 use crate::error::Result;
 use crate::record::{MetadataError, RecordRef, parse_metadata};
 use crate::snapshot::CollectionEntry;
-use crate::snapshot::verify::{RecordCheck, verify_with};
+use crate::snapshot::store::Store;
+use crate::snapshot::verify::{RecordCheck, verify_store};
 use crate::transform::checks::chroma_metadata;
 
 /// The 1.x server's HTTP body limit: a record whose body alone is larger can never be sent.
@@ -88,13 +89,14 @@ impl RecordCheck for WriteRules {
 
 /// Refuses a damaged snapshot, or one holding records the target cannot take, before anything
 /// is sent.
-pub fn check(dir: &Path, rules: &WriteRules) -> Result<()> {
-    let report = tokio::task::block_in_place(|| verify_with(dir, rules))?;
+pub fn check(store: Arc<dyn Store>, rules: &WriteRules) -> Result<()> {
+    let snapshot = store.location("");
+    let report = tokio::task::block_in_place(|| verify_store(store, rules))?;
     if !report.ok() {
-        return Err(LoadError::Damaged { snapshot: dir.to_path_buf(), problems: report.problems }.into());
+        return Err(LoadError::Damaged { snapshot, problems: report.problems }.into());
     }
     if !report.record_problems.is_empty() {
-        return Err(LoadError::Unloadable { snapshot: dir.to_path_buf(), problems: report.record_problems }.into());
+        return Err(LoadError::Unloadable { snapshot, problems: report.record_problems }.into());
     }
     Ok(())
 }

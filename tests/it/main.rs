@@ -16,6 +16,7 @@ mod layering;
 mod load;
 mod mutants;
 mod mutate;
+mod object_export;
 mod object_storage;
 mod output;
 mod output_dirs;

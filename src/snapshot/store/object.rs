@@ -45,13 +45,15 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-/// Runs `f` on the object-store runtime and waits for it from any thread.
+/// Runs `f` on the object-store runtime and waits for it from any thread, through a plain
+/// channel: no tokio future is polled on the caller's thread, so a caller inside another runtime's
+/// task (whose cooperative budget may be spent) cannot spin.
 fn block<T: Send + 'static>(f: impl Future<Output = T> + Send + 'static) -> T {
-    match futures::executor::block_on(runtime().spawn(f)) {
-        Ok(v) => v,
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(e) => panic!("object-store task ended early: {e}"),
-    }
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    drop(runtime().spawn(async move {
+        let _ = tx.send(f.await);
+    }));
+    rx.recv().expect("an object-store task ended without an answer (it panicked)")
 }
 
 /// Retries of one request: enough for a throttled bucket, few enough that an unreachable endpoint
@@ -287,7 +289,9 @@ impl RemoteUpload {
 impl Write for RemoteUpload {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let Some(w) = self.inner.as_mut() else { return Err(io::Error::other("upload already finished")) };
-        if let Err(e) = futures::executor::block_on(w.wait_for_capacity(PARTS_IN_FLIGHT)) {
+        // Unconstrained: the parts' join handles are polled here, outside their runtime.
+        let room = tokio::task::unconstrained(w.wait_for_capacity(PARTS_IN_FLIGHT));
+        if let Err(e) = futures::executor::block_on(room) {
             return Err(self.io_error(e));
         }
         // Starting a part spawns its request, on the object-store runtime.
