@@ -94,12 +94,6 @@ pub fn run(cli: Cli) -> Result<u8> {
     }
 }
 
-/// A snapshot location that `what` needs as a local directory: a path or `file://` URL. An
-/// object-storage URL is refused by name, and so is an unknown scheme (never a directory `foo:`).
-pub fn local_dir(arg: &std::path::Path, what: &str) -> Result<std::path::PathBuf> {
-    Ok(chroma_snap::snapshot::location::Location::from_arg(arg.as_os_str())?.require_dir(what)?)
-}
-
 /// A multi-threaded runtime for the network pipelines.
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()

@@ -91,7 +91,7 @@ pub async fn export(plan: &ExportPlan, progress: &dyn Progress) -> Result<Export
     );
     let collections = select(&client, &plan.collections).await?;
     let store = plan.out.open_store()?;
-    let guard = outdir::prepare_at(&plan.out, &store, Job::Export)?;
+    let guard = outdir::prepare_at(&plan.out, &store, Job::Export, None)?;
 
     let mut entries = Vec::new();
     let mut summaries = Vec::new();

@@ -77,17 +77,6 @@ impl Location {
         }
     }
 
-    /// The directory, or a refusal naming `what` (a command that cannot use object storage yet).
-    pub fn require_dir(self, what: &str) -> Result<PathBuf, SnapshotError> {
-        match self {
-            Self::Dir(d) => Ok(d),
-            Self::Remote(url) => Err(SnapshotError::BadLocation {
-                given: url,
-                why: format!("{what} does not support object storage yet (verify and inspect do)"),
-            }),
-        }
-    }
-
     pub fn as_dir(&self) -> Option<&Path> {
         match self {
             Self::Dir(d) => Some(d),

@@ -47,12 +47,25 @@ enum Held {
 
 /// [`prepare`] for any location: a directory as below, or a prefix of an object store (`store`,
 /// opened from `out`) refused when it holds a snapshot or objects no interrupted run of `job`
-/// left, cleared of such leftovers, and marked.
-pub fn prepare_at(out: &Location, store: &Arc<dyn Store>, job: Job) -> Result<Guard, SnapshotError> {
-    match out {
-        Location::Dir(dir) => prepare(dir, job, None),
-        Location::Remote(_) => prepare_remote(store.clone(), job),
+/// left, cleared of such leftovers, and marked. `input` is the snapshot the job reads, if any.
+pub fn prepare_at(
+    out: &Location,
+    store: &Arc<dyn Store>,
+    job: Job,
+    input: Option<&Location>,
+) -> Result<Guard, SnapshotError> {
+    match (out, input) {
+        (Location::Dir(dir), input) => prepare(dir, job, input.and_then(Location::as_dir)),
+        (Location::Remote(o), Some(Location::Remote(i))) if nested(o, i) || nested(i, o) => {
+            Err(SnapshotError::Overlap { out: o.into(), input: i.into() })
+        }
+        (Location::Remote(_), _) => prepare_remote(store.clone(), job),
     }
+}
+
+/// Whether prefix URL `inner` is `outer` or lies under it.
+fn nested(inner: &str, outer: &str) -> bool {
+    inner == outer || inner.strip_prefix(outer).is_some_and(|rest| rest.starts_with('/'))
 }
 
 fn prepare_remote(store: Arc<dyn Store>, job: Job) -> Result<Guard, SnapshotError> {

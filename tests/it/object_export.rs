@@ -1,8 +1,9 @@
 //! `export --out s3://…` and `load s3://…` against a real 1.5.9 server and a real S3 server that
 //! checks signatures: the parts are the bytes a local export writes, `verify` and `verify
 //! --against` pass from the bucket, an occupied or foreign prefix is refused, an export SIGKILLed
-//! mid-upload leaves no manifest and its rerun is exact, and a load from the bucket is exact by
-//! the Python client and resumes from its local journal.
+//! mid-upload leaves no manifest and its rerun is exact, a load from the bucket is exact by the
+//! Python client and resumes from its local journal, and a transform from a bucket into a bucket
+//! writes what it writes on disk.
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -176,4 +177,39 @@ fn load_from_s3_is_exact_and_resumes_from_a_local_journal() {
     assert!(a.lines().skip(1).eq(b.lines().skip(1)), "the restored collection differs from its source");
     assert_eq!(keys(&store), in_bucket, "a load writes nothing into the bucket");
     store.remove_prefix("").unwrap();
+}
+
+#[test]
+fn transform_from_s3_to_s3_writes_what_it_writes_on_disk() {
+    let (_t, legacy) = crate::hostile_verify::small_legacy(600, 768);
+    let input = format!("s3://{BUCKET}/{}", unique("tin"));
+    crate::s3_server::upload(&legacy, &s3().store(&input));
+    let out = format!("s3://{BUCKET}/{}", unique("tout"));
+    let local_out = legacy.parent().unwrap().join("migrated");
+    let spec = crate::transform::SPEC;
+    ok(&["transform", legacy.to_str().unwrap(), "--spec", spec, "--out", local_out.to_str().unwrap(), "--quiet"]);
+    ok_s3(&["transform", &input, "--spec", spec, "--out", &out, "--quiet"]);
+
+    let (local, remote) =
+        (Snapshot::open(&local_out).unwrap(), Snapshot::open_store(Arc::new(s3().store(&out))).unwrap());
+    assert_eq!(remote.manifest.collections, local.manifest.collections, "the same parts, counts and digests");
+    assert_eq!(remote.manifest.lineage, local.manifest.lineage);
+    let out_store = s3().store(&out);
+    let mut names = keys(&out_store);
+    names.retain(|k| !k.starts_with("parts/"));
+    assert_eq!(names, ["manifest.json", "rejects.parquet", "report.json"]);
+    for side in ["rejects.parquet", "report.json"] {
+        let (a, b) = (std::fs::read(local_out.join(side)).unwrap(), out_store.read_small(side, 1 << 30).unwrap());
+        assert_eq!(a, b, "{side}");
+    }
+    ok_s3(&["verify", &out]);
+
+    // An output inside the input, or holding it, is refused before anything is written.
+    for bad in [format!("{input}/sub"), input.clone()] {
+        let o = s3().command().args(["transform", &input, "--spec", spec, "--out", &bad]).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(stderr(&o).contains("overlaps the input snapshot"), "{}", stderr(&o));
+    }
+    s3().store(&input).remove_prefix("").unwrap();
+    out_store.remove_prefix("").unwrap();
 }
