@@ -13,7 +13,7 @@ use super::convert::BatchView;
 use super::digest::RecordsDigest;
 use super::manifest::{CollectionEntry, MANIFEST_FILE, PartEntry};
 use super::reader::{PartReader, READ_BATCH_ROWS, Snapshot};
-use super::store::{LocalStore, Store, hash_blob};
+use super::store::{LocalStore, Store, hash_blob, spool_blob};
 use crate::record::RecordRef;
 use crate::spill::SortedKeys;
 
@@ -176,15 +176,18 @@ fn check_bytes(
             return None;
         }
     };
-    match hash_blob(&blob) {
+    // An object store's part is downloaded once, into a temporary file read by both passes.
+    let hashed =
+        if snap.store.remote() { spool_blob(&blob) } else { hash_blob(&blob).map(|(hash, bytes)| (hash, bytes, blob)) };
+    match hashed {
         Err(e) => res.problems.push(format!("{here}: cannot read: {e}")),
-        Ok((_, bytes)) if bytes != part.bytes => res
+        Ok((_, bytes, _)) if bytes != part.bytes => res
             .problems
             .push(format!("{here}: {bytes} bytes, the manifest says {} (truncated or replaced)", part.bytes)),
-        Ok((hash, _)) if hash.to_hex() != part.blake3 => {
+        Ok((hash, _, _)) if hash.to_hex() != part.blake3 => {
             res.problems.push(format!("{here}: blake3 {hash} differs from the manifest's {} (corrupted)", part.blake3))
         }
-        Ok(_) => return Some(blob),
+        Ok((_, _, blob)) => return Some(blob),
     }
     None
 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use chroma_snap::record::{RecordPage, RecordRef};
 use chroma_snap::snapshot::SnapshotError;
 use chroma_snap::snapshot::store::{RemoteStore, Store, hash_blob};
+use chroma_snap::snapshot::verify::{NoCheck, verify_store};
 use serde_json::Value;
 
 use crate::harness::unique;
@@ -165,7 +166,7 @@ fn verify_and_inspect_read_a_snapshot_from_s3_and_name_damage() {
 }
 
 #[test]
-fn inspect_of_a_remote_snapshot_reads_the_manifest_and_the_sampled_row_group_only() {
+fn inspect_reads_only_the_sampled_row_group_and_verify_downloads_each_part_once() {
     let t = tempfile::tempdir().unwrap();
     // 24,000 records of dimension 384: a part of about 29 MiB in several row groups.
     let (_local, url, _) = uploaded(t.path(), 24_000, 384);
@@ -177,6 +178,13 @@ fn inspect_of_a_remote_snapshot_reads_the_manifest_and_the_sampled_row_group_onl
     let fetched = store.bytes_fetched();
     // The manifest, the footer, and one read-ahead window (8 MiB) from the first row group.
     assert!(fetched < 9 << 20, "inspect fetched {fetched} of {part_bytes} bytes");
+
+    // verify downloads each part once (into a temporary file), not once per pass.
+    let store = s3().store(&url);
+    let report = verify_store(Arc::new(store.clone()), &NoCheck).unwrap();
+    assert!(report.ok(), "{:?}", report.problems);
+    let fetched = store.bytes_fetched();
+    assert!(fetched >= part_bytes && fetched < part_bytes + (1 << 20), "verify fetched {fetched} for {part_bytes}");
     s3().store(&url).remove_prefix("").unwrap();
 }
 

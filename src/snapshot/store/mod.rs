@@ -19,7 +19,7 @@ use std::path::PathBuf;
 
 pub use blob::{Blob, BlobCursor, RangeRead};
 pub use bounded::{JOURNAL_LIMIT, MANIFEST_LIMIT, SPEC_LIMIT, read_bounded};
-pub use hashing::{HashingWriter, hash_blob};
+pub use hashing::{HashingWriter, hash_blob, spool_blob};
 pub use local::LocalStore;
 pub use object::RemoteStore;
 pub use remote_error::RemoteFailure;
@@ -62,4 +62,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn sync(&self, prefix: &str) -> Result<(), SnapshotError>;
     /// Makes `prefix` ready to hold objects (creates the directory locally).
     fn prepare_dir(&self, prefix: &str) -> Result<(), SnapshotError>;
+    /// Whether reading an object again costs another transfer (an object store): a caller that
+    /// reads a part twice then spools it to a local temporary file first ([`spool_blob`]).
+    fn remote(&self) -> bool {
+        false
+    }
 }

@@ -420,4 +420,8 @@ impl Store for RemoteStore {
     fn prepare_dir(&self, _prefix: &str) -> Result<(), SnapshotError> {
         Ok(()) // prefixes need no creating
     }
+
+    fn remote(&self) -> bool {
+        true
+    }
 }
