@@ -88,16 +88,14 @@ fn the_quick_scale_bench_reports_every_step_at_two_sizes() {
     assert!(md.starts_with("<!-- scale:begin -->") && md.trim_end().ends_with("<!-- scale:end -->"), "{md}");
     assert!(md.contains("- **Command:** `bin/bench --scale --quick --out "), "{md}");
 
-    let sharded = {
-        let help = Command::new(harness::bin()).args(["load", "--help"]).output().unwrap();
-        String::from_utf8_lossy(&help.stdout).contains("--shard")
-    };
-    let mut steps = vec!["`export`", "`verify` (offline)", "`transform`", "`load`, one process", "`verify --against`"];
-    if sharded {
-        steps.push("`load --shard I/3`");
-    } else {
-        assert!(md.contains("Not run in this run:\n\n- `load --shard I/3`"), "{md}");
-    }
+    let steps = [
+        "`export`",
+        "`verify` (offline)",
+        "`transform`",
+        "`load`, one process",
+        "`verify --against`",
+        "`load --shard I/3`",
+    ];
     // Each step: a table with both sizes side by side, positive figures, the ratio and the verdict.
     for step in steps {
         let table: Vec<&str> = md
@@ -131,6 +129,6 @@ fn the_quick_scale_bench_reports_every_step_at_two_sizes() {
     }
     assert!(md.contains("| `export` rate at 10,000 ≥70% of its rate at 5,000 | "), "{md}");
     assert!(md.contains("### Seed") && md.contains("| 10,000 | "), "{md}");
-    let listing = md.lines().filter(|l| l.starts_with("| 5,000 | 5,461 |") || l.starts_with("| 10,000 | 5,461 |"));
-    assert_eq!(listing.count(), 2, "the id-listing cost at both sizes, pages of the server's max_batch_size:\n{md}");
+    let listing = md.lines().filter(|l| l.starts_with("| 5,000 | 30,000 |") || l.starts_with("| 10,000 | 30,000 |"));
+    assert_eq!(listing.count(), 2, "the id-listing cost at both sizes, pages of export's --list-page (30,000):\n{md}");
 }
