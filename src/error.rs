@@ -69,6 +69,7 @@ impl Error {
             Error::Chroma(ChromaError::BadUrl { .. } | ChromaError::BadHeader(_)) => exit::INPUT,
             Error::Chroma(_) | Error::Failed(_) => exit::FAILED,
             Error::Snapshot(SnapshotError::Io { .. } | SnapshotError::Busy { .. }) => exit::FAILED,
+            Error::Snapshot(SnapshotError::Remote { kind, .. }) if !kind.is_input() => exit::FAILED,
             Error::Snapshot(_) | Error::Input(_) => exit::INPUT,
             Error::Export(e) => e.exit_code(),
             Error::Load(e) => e.exit_code(),
@@ -81,6 +82,8 @@ impl Error {
 
     /// Whether rerunning the same command later might succeed.
     pub fn is_retryable(&self) -> bool {
+        use crate::snapshot::store::RemoteFailure::{Failed, Unreachable};
         matches!(self, Error::Chroma(e) if e.is_retryable())
+            || matches!(self, Error::Snapshot(SnapshotError::Remote { kind: Failed | Unreachable, .. }))
     }
 }

@@ -1,7 +1,7 @@
 //! What a snapshot holds, for people: collections, counts, dimensions, spaces, parts, samples.
 
 use std::fmt::Write;
-use std::path::Path;
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -11,6 +11,7 @@ use crate::escape::text;
 use crate::snapshot::Manifest;
 use crate::snapshot::convert::BatchView;
 use crate::snapshot::reader::Snapshot;
+use crate::snapshot::store::Store;
 
 #[derive(Debug, Serialize)]
 pub struct Inspection {
@@ -29,8 +30,9 @@ pub struct Sample {
     pub metadata: Option<Value>,
 }
 
-pub fn inspect(dir: &Path, samples_per_collection: usize) -> Result<Inspection> {
-    let snap = Snapshot::open(dir)?;
+/// Reads the manifest and, per collection, only the row groups the samples come from.
+pub fn inspect(store: Arc<dyn Store>, samples_per_collection: usize) -> Result<Inspection> {
+    let snap = Snapshot::open_store(store)?;
     let mut samples = Vec::new();
     for c in &snap.manifest.collections {
         let mut left = samples_per_collection;

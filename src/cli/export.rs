@@ -7,6 +7,7 @@ use clap::Args as ClapArgs;
 use chroma_snap::escape;
 use chroma_snap::export::{ExportPlan, ExportSummary, Paging, export};
 use chroma_snap::progress::Progress;
+use chroma_snap::snapshot::location::Location;
 use chroma_snap::snapshot::writer::WriterOptions;
 use chroma_snap::{Error, Result};
 
@@ -16,14 +17,16 @@ use super::out;
 pub const EXAMPLES: &str = "Examples:
   chroma-snap export --from http://127.0.0.1:8000 --out snap/
   chroma-snap export --from http://127.0.0.1:8000 --out snap/ --collection docs --collection faq
-  CHROMA_TOKEN=… chroma-snap export --from https://chroma.example.com --out snap/ --json";
+  CHROMA_TOKEN=… chroma-snap export --from https://chroma.example.com --out snap/ --json
+  chroma-snap export --from http://127.0.0.1:8000 --out s3://backups/chroma/2026-05-01";
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {
     /// Source server URL (http or https).
     #[arg(long)]
     pub from: String,
-    /// Snapshot directory to create (must be empty or absent).
+    /// Snapshot directory to create (must be empty or absent), or an empty object-storage prefix
+    /// (s3://bucket/prefix, gs://…, az://…; credentials from the environment).
     #[arg(long)]
     pub out: PathBuf,
     /// Collection to export (repeatable); all when absent.
@@ -67,7 +70,7 @@ impl Args {
         }
         Ok(ExportPlan {
             connect: self.connect.options(&self.from)?,
-            out: self.out.clone(),
+            out: Location::from_arg(self.out.as_os_str())?,
             collections: self.collections.clone(),
             page_size: self.page_size,
             list_page: self.list_page,

@@ -21,6 +21,7 @@ pub const EXAMPLES: &str = "Examples:
   chroma-snap load old-snap/ --to http://127.0.0.1:8000 --if-exists replace   # roll back
   chroma-snap load /mnt/ro/snap --to https://chroma.example.com --journal ~/load.jsonl --json
   chroma-snap load snap/ --to http://127.0.0.1:8000 --shard 1/3   # one of three loaders
+  chroma-snap load s3://backups/chroma/2026-05-01 --to http://127.0.0.1:8000  # AWS_* from the environment
 Rerun the same command after a crash: the journal lets the load carry on where it stopped.
 With --shard, run the N shards (each with its own journal), then `chroma-snap verify snap/
 --against URL` to prove the whole. To replace collections, delete them before starting the
@@ -36,7 +37,7 @@ pub enum IfExistsArg {
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {
-    /// Snapshot directory.
+    /// Snapshot directory, or object-storage URL (s3://bucket/prefix, gs://…, az://…).
     pub dir: PathBuf,
     /// Target server URL (http or https).
     #[arg(long)]
@@ -68,7 +69,8 @@ pub struct Args {
     /// Write with upsert instead of add, even into collections the load creates.
     #[arg(long)]
     pub upsert: bool,
-    /// Journal file (default: DIR/.chroma-snap/load-<target>.jsonl); use it for read-only snapshots.
+    /// Journal file (default: DIR/.chroma-snap/load-<target>.jsonl; for object storage
+    /// ~/.local/state/chroma-snap/load-<manifest>-<target>.jsonl); use it for read-only snapshots.
     #[arg(long)]
     pub journal: Option<PathBuf>,
     /// Ids listed per kind of difference in the read-back report.
@@ -101,7 +103,7 @@ impl Args {
             return Err(Error::Input("--batch-size, --batch-mb and --concurrency must be positive".into()));
         }
         Ok(LoadPlan {
-            snapshot: self.dir.clone(),
+            snapshot: chroma_snap::snapshot::location::Location::from_arg(self.dir.as_os_str())?,
             connect: self.connect.options(&self.to)?,
             collections: self.collections.iter().map(|c| mapping(c)).collect::<Result<_>>()?,
             if_exists: self.if_exists.map(|m| match m {

@@ -6,6 +6,7 @@ use clap::Args as ClapArgs;
 
 use chroma_snap::error::exit;
 use chroma_snap::progress::Progress;
+use chroma_snap::snapshot::location::Location;
 use chroma_snap::snapshot::writer::WriterOptions;
 use chroma_snap::transform::report::render;
 use chroma_snap::transform::{TransformOptions, transform};
@@ -23,12 +24,13 @@ Exit codes: 0 written, 2 bad spec or damaged input (nothing written), 4 below th
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {
-    /// Input snapshot directory.
+    /// Input snapshot directory, or object-storage URL (s3://bucket/prefix, gs://…, az://…).
     pub input: PathBuf,
     /// Transform spec (TOML, see docs/transform-spec.md).
     #[arg(long)]
     pub spec: PathBuf,
-    /// Output directory (absent or empty): snapshot + rejects.parquet + report.json.
+    /// Output directory or object-storage prefix (absent or empty): snapshot + rejects.parquet +
+    /// report.json.
     #[arg(long, required_unless_present = "dry_run")]
     pub out: Option<PathBuf>,
     /// Validate and report without writing a snapshot (rejects/report still go to --out if given).
@@ -51,9 +53,9 @@ impl Args {
             return Err(Error::Input("--part-mb must be positive".into()));
         }
         Ok(TransformOptions {
-            input: self.input.clone(),
+            input: Location::from_arg(self.input.as_os_str())?,
             spec: self.spec.clone(),
-            out: self.out.clone(),
+            out: self.out.as_deref().map(|o| Location::from_arg(o.as_os_str())).transpose()?,
             dry_run: self.dry_run,
             verify_input: !self.trust_input,
             writer: WriterOptions { target_part_bytes: self.part_mb << 20, ..WriterOptions::default() },

@@ -8,7 +8,8 @@ use clap::Args as ClapArgs;
 use chroma_snap::Result;
 use chroma_snap::error::exit;
 use chroma_snap::escape;
-use chroma_snap::snapshot::verify::{VerifyReport, verify};
+use chroma_snap::snapshot::location::Location;
+use chroma_snap::snapshot::verify::{NoCheck, VerifyReport, verify_store};
 use chroma_snap::verify::{Comparison, DEFAULT_LISTED, verify_against};
 
 use super::connect::Connect;
@@ -17,12 +18,13 @@ use super::out;
 pub const EXAMPLES: &str = "Examples:
   chroma-snap verify snap/            # after copying a snapshot, before trusting it
   chroma-snap verify snap/ --json
+  chroma-snap verify s3://backups/chroma/2026-05-01  # credentials and endpoint from AWS_* variables
   chroma-snap verify snap/ --against http://127.0.0.1:8000                  # after a load
   chroma-snap verify snap/ --against http://127.0.0.1:8000 --collection docs=docs_restored";
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {
-    /// Snapshot directory.
+    /// Snapshot directory, or object-storage URL (s3://bucket/prefix, gs://…, az://…).
     pub dir: PathBuf,
     /// Also compare the snapshot with this live server (counts, ids, digest, every record).
     #[arg(long, value_name = "URL")]
@@ -51,12 +53,13 @@ pub fn run(args: Args) -> Result<u8> {
 type Checked = (VerifyReport, Option<Vec<Comparison>>);
 
 fn check(args: &Args) -> Result<Checked> {
-    let report = verify(&args.dir)?;
+    let store = Location::from_arg(args.dir.as_os_str())?.open_store()?;
+    let report = verify_store(store.clone(), &NoCheck)?;
     let comparisons = match &args.against {
         Some(url) => {
             let connect = args.connect.options(url)?;
             let names = args.collections.iter().map(|c| super::load::mapping(c)).collect::<Result<Vec<_>>>()?;
-            Some(super::runtime()?.block_on(verify_against(&args.dir, &connect, &names, args.list))?)
+            Some(super::runtime()?.block_on(verify_against(store, &connect, &names, args.list))?)
         }
         None => None,
     };

@@ -4,7 +4,7 @@
 pub mod error;
 mod fetch;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -16,7 +16,9 @@ use self::fetch::{Fetched, fetch_page, fetch_range};
 use crate::chroma::{Client, CollectionInfo, ConnectOptions};
 use crate::error::Result;
 use crate::progress::{Bar, Progress};
+use crate::snapshot::location::Location;
 use crate::snapshot::outdir::{self, Job};
+use crate::snapshot::store::Store;
 use crate::snapshot::writer::{CollectionWriter, WriterOptions, WrittenCollection};
 use crate::snapshot::{CollectionEntry, Manifest, Source};
 use crate::spill::{KeyReader, KeySpill};
@@ -25,7 +27,8 @@ use crate::spill::{KeyReader, KeySpill};
 #[derive(Debug, Clone)]
 pub struct ExportPlan {
     pub connect: ConnectOptions,
-    pub out: PathBuf,
+    /// A directory or an object-store prefix.
+    pub out: Location,
     /// Collections to export; empty means all.
     pub collections: Vec<String>,
     /// Records per `get` request (capped by the server's max_batch_size and the byte budget).
@@ -87,13 +90,14 @@ pub async fn export(plan: &ExportPlan, progress: &dyn Progress) -> Result<Export
         client.max_batch_size.map_or("?".into(), |n| n.to_string())
     );
     let collections = select(&client, &plan.collections).await?;
-    let guard = outdir::prepare(&plan.out, Job::Export, None)?;
+    let store = plan.out.open_store()?;
+    let guard = outdir::prepare_at(&plan.out, &store, Job::Export, None)?;
 
     let mut entries = Vec::new();
     let mut summaries = Vec::new();
     for (i, info) in collections.iter().enumerate() {
         let t = Instant::now();
-        let entry = export_collection(&client, plan, info, &format!("parts/{i:04}"), progress).await?;
+        let entry = export_collection(&client, plan, &store, info, &format!("parts/{i:04}"), progress).await?;
         summaries.push(CollectionSummary {
             name: entry.name.clone(),
             records: entry.count,
@@ -113,10 +117,10 @@ pub async fn export(plan: &ExportPlan, progress: &dyn Progress) -> Result<Export
         database: client.database.clone(),
     };
     let manifest = Manifest::new(Some(source), entries);
-    let manifest_blake3 = manifest.write_atomic(&plan.out)?.to_hex();
+    let manifest_blake3 = manifest.write_to(store.as_ref())?.to_hex();
     guard.complete()?;
     Ok(ExportSummary {
-        snapshot: plan.out.clone(),
+        snapshot: PathBuf::from(plan.out.to_string()),
         manifest_blake3,
         source: client.url().to_owned(),
         api: client.api.as_str(),
@@ -151,6 +155,7 @@ type Pages<'a> = (u64, futures::stream::BoxStream<'a, futures::future::BoxFuture
 async fn export_collection(
     client: &Client,
     plan: &ExportPlan,
+    store: &Arc<dyn Store>,
     info: &CollectionInfo,
     rel_dir: &str,
     progress: &dyn Progress,
@@ -158,7 +163,8 @@ async fn export_collection(
     let before = client.count(info).await?;
     let (total, pages) = page_stream(client, plan, info, before).await?;
     let bar = progress.bar(&info.name, Some(total), "records");
-    let collected = write_pages(pages.buffered(plan.concurrency.max(1)), plan, info, rel_dir, bar.as_ref()).await?;
+    let pages = pages.buffered(plan.concurrency.max(1));
+    let collected = write_pages(pages, plan, store, info, rel_dir, bar.as_ref()).await?;
     bar.finish();
     if !collected.unreadable.is_empty() {
         return Err(ExportError::NoEmbedding { collection: info.name.clone(), ids: collected.unreadable }.into());
@@ -226,9 +232,13 @@ async fn page_stream(client: &Client, plan: &ExportPlan, info: &CollectionInfo, 
 }
 
 /// Where a collection's id list is spilled: the output's state directory (the disk the user chose
-/// for the snapshot, not a RAM-backed `/tmp`); the file has no name and vanishes with the process.
-fn spill_dir(out: &Path) -> PathBuf {
-    out.join(crate::snapshot::verify::STATE_DIR)
+/// for the snapshot, not a RAM-backed `/tmp`), or `TMPDIR` when the output is an object store;
+/// the file has no name and vanishes with the process.
+fn spill_dir(out: &Location) -> PathBuf {
+    match out.as_dir() {
+        Some(dir) => dir.join(crate::snapshot::verify::STATE_DIR),
+        None => std::env::temp_dir(),
+    }
 }
 
 /// Lists every id of the collection into a spill file, page by page: memory holds one page.
@@ -266,6 +276,7 @@ struct Collected {
 async fn write_pages(
     mut pages: impl futures::Stream<Item = Result<Fetched>> + Unpin,
     plan: &ExportPlan,
+    store: &Arc<dyn Store>,
     info: &CollectionInfo,
     rel_dir: &str,
     bar: &dyn Bar,
@@ -280,7 +291,10 @@ async fn write_pages(
         }
         let w = match &mut out.writer {
             Some(w) => w,
-            None => out.writer.insert(CollectionWriter::new(&plan.out, rel_dir, f.page.dim, plan.writer.clone())?),
+            None => {
+                let w = CollectionWriter::with_store(store.clone(), rel_dir, f.page.dim, plan.writer.clone())?;
+                out.writer.insert(w)
+            }
         };
         if w.dim() != f.page.dim {
             let (collection, id) = (info.name.clone(), f.page.ids[0].clone());

@@ -14,6 +14,7 @@ use super::error::LoadError;
 use super::shard::Shard;
 use crate::error::Result;
 use crate::snapshot::SnapshotError;
+use crate::snapshot::location::Location;
 use crate::snapshot::store::JOURNAL_LIMIT;
 use crate::snapshot::store::bounded::{check_opened, read_bounded, read_limited, refuse_irregular, try_lock};
 
@@ -252,59 +253,86 @@ pub fn lock_path(journal: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// The default journal for loading a snapshot into one server/tenant/database:
-/// `DIR/.chroma-snap/load-<hash of the target>.jsonl`, or `load-<hash>.shard-I-of-N.jsonl` for a
-/// shard.
-pub fn default_path(snapshot: &Path, target: &str, tenant: &str, database: &str, shard: Option<Shard>) -> PathBuf {
-    let stem = target_stem(target, tenant, database);
-    let name = match shard {
-        None => format!("{stem}.jsonl"),
-        Some(s) => format!("{stem}.{}.jsonl", s.file_tag()),
-    };
-    snapshot.join(crate::snapshot::verify::STATE_DIR).join(name)
+/// Where the default journals of loads of one snapshot into one server/tenant/database live, and
+/// how their names start. Beside a snapshot in a directory: `DIR/.chroma-snap/load-<hash of the
+/// target>`; for a snapshot on object storage (often read-only), locally in
+/// [`state_home`]`/load-<manifest hash>-<hash of the target>`, so that rerunning the same command
+/// resumes. Unsharded, the journal is `<stem>.jsonl`; shard I of N, `<stem>.shard-I-of-N.jsonl`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DefaultJournals {
+    dir: PathBuf,
+    stem: String,
 }
 
-/// `load-<hash of the target>`: the start of every default journal name for one target.
-fn target_stem(target: &str, tenant: &str, database: &str) -> String {
-    let key = blake3::hash(format!("{target}\n{tenant}\n{database}").as_bytes()).to_hex();
-    format!("load-{}", &key[..16])
-}
-
-/// A default journal in the snapshot's state directory of a load into the same target split
-/// otherwise than `shard` (unsharded, or into another number of shards) that began loading a
-/// collection: its path and how it was split. Mixing splits would double or skip records. (A
-/// journal that never got past its start line, e.g. of a load refused because the collections
-/// exist, loaded nothing and does not count.)
-pub fn other_split(
-    snapshot: &Path,
-    target: &str,
-    tenant: &str,
-    database: &str,
-    shard: Shard,
-) -> Option<(PathBuf, String)> {
-    let stem = target_stem(target, tenant, database);
-    let dir = snapshot.join(crate::snapshot::verify::STATE_DIR);
-    let mut found: Vec<(PathBuf, String)> = fs::read_dir(&dir)
-        .ok()?
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().into_string().ok()?;
-            let split = name.strip_prefix(&stem)?.strip_suffix(".jsonl")?;
-            let theirs = if split.is_empty() {
-                "an unsharded load".to_owned()
-            } else {
-                let n: u64 = split.strip_prefix(".shard-")?.split_once("-of-")?.1.parse().ok()?;
-                if n == shard.count {
-                    return None;
-                }
-                format!("a load split into {n} shards")
-            };
-            let began = Journal::peek(&e.path()).map_or(true, |st| st.is_some_and(|st| !st.collections.is_empty()));
-            began.then(|| (e.path(), theirs))
+impl DefaultJournals {
+    pub fn new(snapshot: &Location, manifest_blake3: &str, target: &str, tenant: &str, database: &str) -> Result<Self> {
+        let key = blake3::hash(format!("{target}\n{tenant}\n{database}").as_bytes()).to_hex();
+        Ok(match snapshot {
+            Location::Dir(dir) => {
+                Self { dir: dir.join(crate::snapshot::verify::STATE_DIR), stem: format!("load-{}", &key[..16]) }
+            }
+            Location::Remote(url) => {
+                let home = state_home().ok_or_else(|| {
+                    crate::error::Error::Input(format!(
+                        "load {url}: no local place for the journal (HOME and XDG_STATE_HOME are unset); pass --journal FILE"
+                    ))
+                })?;
+                Self::remote_in(home, manifest_blake3, &key)
+            }
         })
-        .collect();
-    found.sort();
-    found.into_iter().next()
+    }
+
+    /// The journals of a remote snapshot whose manifest hashes to `manifest_blake3`, in `home`.
+    fn remote_in(home: PathBuf, manifest_blake3: &str, target_key: &str) -> Self {
+        let manifest = &manifest_blake3[..16.min(manifest_blake3.len())];
+        Self { dir: home, stem: format!("load-{manifest}-{}", &target_key[..16]) }
+    }
+
+    /// The default journal of the load unsharded (`None`) or of one shard.
+    pub fn path(&self, shard: Option<Shard>) -> PathBuf {
+        let name = match shard {
+            None => format!("{}.jsonl", self.stem),
+            Some(s) => format!("{}.{}.jsonl", self.stem, s.file_tag()),
+        };
+        self.dir.join(name)
+    }
+
+    /// A default journal of a load of the same snapshot into the same target split otherwise than
+    /// `shard` (unsharded, or into another number of shards) that began loading a collection: its
+    /// path and how it was split. Mixing splits would double or skip records. (A journal that
+    /// never got past its start line, e.g. of a load refused because the collections exist,
+    /// loaded nothing and does not count.)
+    pub fn other_split(&self, shard: Shard) -> Option<(PathBuf, String)> {
+        let mut found: Vec<(PathBuf, String)> = fs::read_dir(&self.dir)
+            .ok()?
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                let split = name.strip_prefix(&self.stem)?.strip_suffix(".jsonl")?;
+                let theirs = if split.is_empty() {
+                    "an unsharded load".to_owned()
+                } else {
+                    let n: u64 = split.strip_prefix(".shard-")?.split_once("-of-")?.1.parse().ok()?;
+                    if n == shard.count {
+                        return None;
+                    }
+                    format!("a load split into {n} shards")
+                };
+                let began = Journal::peek(&e.path()).map_or(true, |st| st.is_some_and(|st| !st.collections.is_empty()));
+                began.then(|| (e.path(), theirs))
+            })
+            .collect();
+        found.sort();
+        found.into_iter().next()
+    }
+}
+
+/// Where journals of snapshots on object storage live: `$XDG_STATE_HOME/chroma-snap`, else
+/// `~/.local/state/chroma-snap`.
+pub fn state_home() -> Option<PathBuf> {
+    let nonempty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let base = nonempty("XDG_STATE_HOME").or_else(|| nonempty("HOME").map(|h| h.join(".local/state")))?;
+    Some(base.join("chroma-snap"))
 }
 
 #[cfg(test)]
@@ -372,36 +400,50 @@ mod tests {
     #[test]
     fn shard_journals_are_named_by_shard_and_other_splits_are_found() {
         let dir = tempfile::tempdir().unwrap();
-        let snap = dir.path();
+        let snap = Location::Dir(dir.path().to_path_buf());
         let (url, t, d) = ("http://127.0.0.1:8000", "default_tenant", "default_database");
+        let at = |target: &str| DefaultJournals::new(&snap, "m", target, t, d).unwrap();
+        let journals = at(url);
         let one = |i, n| Some(Shard { index: i, count: n });
-        let plain = default_path(snap, url, t, d, None);
-        let s1 = default_path(snap, url, t, d, one(1, 3));
+        let plain = journals.path(None);
+        let s1 = journals.path(one(1, 3));
         assert!(s1.to_str().unwrap().ends_with(".shard-1-of-3.jsonl"), "{}", s1.display());
         assert_eq!(s1.file_name().unwrap().to_str().unwrap().split('.').next(), plain.file_stem().unwrap().to_str());
         let three = Shard { index: 0, count: 3 };
-        assert_eq!(other_split(snap, url, t, d, three), None, "no state directory yet");
+        assert_eq!(journals.other_split(three), None, "no state directory yet");
         fs::create_dir_all(s1.parent().unwrap()).unwrap();
         let began = "{\"type\":\"creating\",\"dst\":\"c\"}\n";
-        for p in [&s1, &default_path(snap, url, t, d, one(2, 3)), &default_path(snap, "http://elsewhere:1", t, d, None)]
-        {
+        for p in [&s1, &journals.path(one(2, 3)), &at("http://elsewhere:1").path(None)] {
             fs::write(p, began).unwrap();
         }
         fs::write(lock_path(&plain), "").unwrap();
-        assert_eq!(other_split(snap, url, t, d, three), None, "same split, another target, a lock file");
-        let four = default_path(snap, url, t, d, one(3, 4));
+        assert_eq!(journals.other_split(three), None, "same split, another target, a lock file");
+        let four = journals.path(one(3, 4));
         fs::write(&four, began).unwrap();
         let split_4 = "a load split into 4 shards".to_owned();
-        assert_eq!(other_split(snap, url, t, d, three), Some((four.clone(), split_4)));
+        assert_eq!(journals.other_split(three), Some((four.clone(), split_4)));
         fs::write(&plain, "{\"type\":\"done\",\"dst\":\"c\"}\n").unwrap();
-        assert_eq!(other_split(snap, url, t, d, three).map(|f| f.0), Some(four.clone()), "it loaded nothing");
+        assert_eq!(journals.other_split(three).map(|f| f.0), Some(four.clone()), "it loaded nothing");
         fs::write(&plain, began).unwrap();
-        assert_eq!(other_split(snap, url, t, d, three), Some((plain.clone(), "an unsharded load".to_owned())));
+        assert_eq!(journals.other_split(three), Some((plain.clone(), "an unsharded load".to_owned())));
         fs::remove_file(&four).unwrap();
         fs::remove_file(&plain).unwrap();
         let four_of = Shard { index: 0, count: 4 };
         let split_3 = Some("a load split into 3 shards".to_owned());
-        assert_eq!(other_split(snap, url, t, d, four_of).map(|f| f.1), split_3);
+        assert_eq!(journals.other_split(four_of).map(|f| f.1), split_3);
+    }
+
+    #[test]
+    fn remote_snapshots_keep_shard_journals_in_the_state_home_by_manifest() {
+        let home = PathBuf::from("/state/chroma-snap");
+        let key = blake3::hash(b"t").to_hex();
+        let journals = DefaultJournals::remote_in(home.clone(), "0123456789abcdef0123", &key);
+        let plain = journals.path(None);
+        assert_eq!(plain, home.join(format!("load-0123456789abcdef-{}.jsonl", &key[..16])));
+        let s = journals.path(Some(Shard { index: 2, count: 5 }));
+        assert_eq!(s, home.join(format!("load-0123456789abcdef-{}.shard-2-of-5.jsonl", &key[..16])));
+        let other = DefaultJournals::remote_in(home, "fedcba9876543210", &key);
+        assert_ne!(other.path(None), plain, "another snapshot, another journal");
     }
 
     #[test]

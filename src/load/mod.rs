@@ -33,6 +33,7 @@ use crate::error::{Error, Result};
 use crate::progress::{Bar, Progress};
 use crate::record::RecordPage;
 use crate::snapshot::CollectionEntry;
+use crate::snapshot::location::Location;
 use crate::snapshot::reader::Snapshot;
 use crate::verify::Comparison;
 
@@ -56,7 +57,8 @@ pub const MAX_BODY_BYTES_V2: usize = 38 << 20;
 /// A validated load.
 #[derive(Debug, Clone)]
 pub struct LoadPlan {
-    pub snapshot: PathBuf,
+    /// A directory or an object-store prefix.
+    pub snapshot: Location,
     pub connect: ConnectOptions,
     /// `(source, target)` collection names; empty means every collection under its own name.
     pub collections: Vec<(String, String)>,
@@ -141,7 +143,7 @@ pub struct CollectionLoad {
 pub async fn load(plan: &LoadPlan, progress: &dyn Progress) -> Result<LoadSummary> {
     let started = Instant::now();
     shard::check_if_exists(plan)?;
-    let snap = Snapshot::open(&plan.snapshot)?;
+    let snap = Snapshot::open_store(plan.snapshot.open_store()?)?;
     let manifest_blake3 = snap.manifest_blake3.to_hex();
     let pairs = select(&snap, &plan.collections)?;
 
@@ -154,10 +156,10 @@ pub async fn load(plan: &LoadPlan, progress: &dyn Progress) -> Result<LoadSummar
         let shares: Vec<(&CollectionEntry, Range<u64>)> = pairs.iter().map(|(e, _)| (*e, plan.rows(e.count))).collect();
         preflight::check_share(&snap, &shares, &rules)?;
     } else {
-        preflight::check(&plan.snapshot, &rules)?;
+        preflight::check(snap.store.clone(), &rules)?;
     }
     let mut summary = LoadSummary {
-        snapshot: plan.snapshot.clone(),
+        snapshot: PathBuf::from(plan.snapshot.to_string()),
         manifest_blake3: manifest_blake3.clone(),
         target: client.url().to_owned(),
         api: client.api.as_str(),
@@ -170,12 +172,16 @@ pub async fn load(plan: &LoadPlan, progress: &dyn Progress) -> Result<LoadSummar
         records_sent: 0,
         seconds: 0.0,
     };
-    let jpath = plan.journal.clone().unwrap_or_else(|| {
-        journal::default_path(&plan.snapshot, client.url(), &client.tenant, &client.database, plan.shard)
-    });
+    let journals = journal::DefaultJournals::new(
+        &plan.snapshot,
+        &manifest_blake3,
+        client.url(),
+        &client.tenant,
+        &client.database,
+    )?;
+    let jpath = plan.journal.clone().unwrap_or_else(|| journals.path(plan.shard));
     if let Some(s) = plan.shard
-        && let Some((path, theirs)) =
-            journal::other_split(&plan.snapshot, client.url(), &client.tenant, &client.database, s)
+        && let Some((path, theirs)) = journals.other_split(s)
     {
         return Err(LoadError::OtherSplit { path, theirs, ours: format!("shard {s}") }.into());
     }

@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 use std::ops::Range;
-use std::path::Path;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
@@ -16,7 +16,8 @@ use crate::error::Result;
 use crate::record::{MetadataError, RecordRef, parse_metadata};
 use crate::snapshot::convert::BatchView;
 use crate::snapshot::reader::{Snapshot, part_windows};
-use crate::snapshot::verify::{RECORD_PROBLEMS_PER_PART, RecordCheck, check_part_bytes, verify_with};
+use crate::snapshot::store::Store;
+use crate::snapshot::verify::{RECORD_PROBLEMS_PER_PART, RecordCheck, check_part_bytes, verify_store};
 use crate::snapshot::{CollectionEntry, SnapshotError};
 use crate::transform::checks::chroma_metadata;
 
@@ -93,13 +94,14 @@ impl RecordCheck for WriteRules {
 
 /// Refuses a damaged snapshot, or one holding records the target cannot take, before anything
 /// is sent.
-pub fn check(dir: &Path, rules: &WriteRules) -> Result<()> {
-    let report = tokio::task::block_in_place(|| verify_with(dir, rules))?;
+pub fn check(store: Arc<dyn Store>, rules: &WriteRules) -> Result<()> {
+    let snapshot = store.location("");
+    let report = tokio::task::block_in_place(|| verify_store(store, rules))?;
     if !report.ok() {
-        return Err(LoadError::Damaged { snapshot: dir.to_path_buf(), problems: report.problems }.into());
+        return Err(LoadError::Damaged { snapshot, problems: report.problems }.into());
     }
     if !report.record_problems.is_empty() {
-        return Err(LoadError::Unloadable { snapshot: dir.to_path_buf(), problems: report.record_problems }.into());
+        return Err(LoadError::Unloadable { snapshot, problems: report.record_problems }.into());
     }
     Ok(())
 }

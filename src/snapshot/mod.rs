@@ -6,6 +6,7 @@
 
 pub mod convert;
 pub mod digest;
+pub mod location;
 pub mod manifest;
 pub mod outdir;
 pub mod reader;
@@ -39,6 +40,11 @@ pub enum SnapshotError {
     Parquet { path: PathBuf, source: parquet::errors::ParquetError },
     #[error("{0}")]
     Refused(String),
+    #[error("{given}: {why}")]
+    BadLocation { given: String, why: String },
+    /// An object store failed; `why` is one line without secrets.
+    #[error("{location}: {why}")]
+    Remote { location: String, kind: store::RemoteFailure, why: String },
     #[error("{}: not a regular file ({kind})", path.display())]
     NotRegular { path: PathBuf, kind: &'static str },
     #[error("{}: larger than {}, the limit for this file", path.display(), store::bounded::human(*limit))]

@@ -1,14 +1,18 @@
 //! A command's output directory: refuse to overwrite a snapshot or foreign files; clear the
 //! leftovers of an interrupted run of the same command; mark the directory as in progress until
 //! the end, so a half-written directory is never mistaken for a finished one. Directories are
-//! created owner-only unless asked otherwise (see `fsmode`).
+//! created owner-only unless asked otherwise (see `fsmode`). A prefix of an object store gets the
+//! same refusals, marker and leftover clearing, but no lock yet (docs/object-storage.md).
 
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::SnapshotError;
+use super::location::Location;
 use super::manifest::{MANIFEST_FILE, sync_dir};
+use super::store::Store;
 use super::store::bounded::try_lock;
 use super::verify::STATE_DIR;
 use crate::fsmode;
@@ -34,10 +38,62 @@ const LOCK_FILE: &str = "out.lock";
 
 /// Marks a directory as holding a run in progress and keeps other runs out of it until
 /// [`Guard::complete`] (or until the process ends: the lock dies with it).
-pub struct Guard {
-    marker: PathBuf,
-    lock_path: PathBuf,
-    _lock: File,
+pub struct Guard(Held);
+
+enum Held {
+    Dir { marker: PathBuf, lock_path: PathBuf, _lock: File },
+    Remote { store: Arc<dyn Store>, marker: String },
+}
+
+/// [`prepare`] for any location: a directory as below, or a prefix of an object store (`store`,
+/// opened from `out`) refused when it holds a snapshot or objects no interrupted run of `job`
+/// left, cleared of such leftovers, and marked. `input` is the snapshot the job reads, if any.
+pub fn prepare_at(
+    out: &Location,
+    store: &Arc<dyn Store>,
+    job: Job,
+    input: Option<&Location>,
+) -> Result<Guard, SnapshotError> {
+    match (out, input) {
+        (Location::Dir(dir), input) => prepare(dir, job, input.and_then(Location::as_dir)),
+        (Location::Remote(o), Some(Location::Remote(i))) if nested(o, i) || nested(i, o) => {
+            Err(SnapshotError::Overlap { out: o.into(), input: i.into() })
+        }
+        (Location::Remote(_), _) => prepare_remote(store.clone(), job),
+    }
+}
+
+/// Whether prefix URL `inner` is `outer` or lies under it.
+fn nested(inner: &str, outer: &str) -> bool {
+    inner == outer || inner.strip_prefix(outer).is_some_and(|rest| rest.starts_with('/'))
+}
+
+fn prepare_remote(store: Arc<dyn Store>, job: Job) -> Result<Guard, SnapshotError> {
+    let marker = format!("{STATE_DIR}/{}-in-progress", job.name());
+    let objects = store.list("")?;
+    if objects.iter().any(|e| e.key == MANIFEST_FILE) {
+        return Err(SnapshotError::Occupied { dir: store.location("") });
+    }
+    let ours = objects.iter().any(|e| e.key == marker);
+    let state = format!("{STATE_DIR}/");
+    let mut leftovers: Vec<&str> = objects
+        .iter()
+        .filter(|e| !e.key.starts_with(&state))
+        .map(|e| e.key.split('/').next().unwrap_or(&e.key))
+        .collect();
+    leftovers.dedup();
+    if !ours && !objects.is_empty() {
+        return Err(SnapshotError::Foreign { dir: store.location("") });
+    }
+    if !leftovers.is_empty() {
+        tracing::warn!("{}: removing the leftovers of an interrupted {}", store.location("").display(), job.name());
+        for top in leftovers {
+            store.remove_prefix(top)?;
+        }
+    }
+    let text = format!("a {} into this prefix has not finished\n", job.name());
+    store.put_atomic(&marker, text.as_bytes())?;
+    Ok(Guard(Held::Remote { store, marker }))
 }
 
 /// Makes `out` ready for `job`: absent or empty, or left by an interrupted run of the same job
@@ -65,7 +121,7 @@ pub fn prepare(out: &Path, job: Job, input: Option<&Path>) -> Result<Guard, Snap
         .map_err(|e| SnapshotError::io(&marker, e))?;
     sync_dir(&state)?;
     sync_dir(out)?;
-    Ok(Guard { marker, lock_path, _lock: lock })
+    Ok(Guard(Held::Dir { marker, lock_path, _lock: lock }))
 }
 
 /// Refuses a directory that holds a snapshot, or files that no interrupted run of ours left.
@@ -148,12 +204,17 @@ impl Guard {
     /// Clears the mark and the lock: call it only after the manifest (or the run's last file)
     /// is on disk.
     pub fn complete(self) -> Result<(), SnapshotError> {
-        fs::remove_file(&self.marker).map_err(|e| SnapshotError::io(&self.marker, e))?;
-        let _ = fs::remove_file(&self.lock_path);
-        if let Some(state) = self.marker.parent() {
-            let _ = fs::remove_dir(state); // only if empty
+        match self.0 {
+            Held::Dir { marker, lock_path, _lock } => {
+                fs::remove_file(&marker).map_err(|e| SnapshotError::io(&marker, e))?;
+                let _ = fs::remove_file(&lock_path);
+                if let Some(state) = marker.parent() {
+                    let _ = fs::remove_dir(state); // only if empty
+                }
+                Ok(())
+            }
+            Held::Remote { store, marker } => store.remove_prefix(&marker),
         }
-        Ok(())
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -13,7 +13,7 @@ use super::convert::BatchView;
 use super::digest::RecordsDigest;
 use super::manifest::{CollectionEntry, MANIFEST_FILE, PartEntry};
 use super::reader::{PartReader, READ_BATCH_ROWS, Snapshot};
-use super::store::hash_blob;
+use super::store::{LocalStore, Store, hash_blob, spool_blob};
 use crate::record::RecordRef;
 use crate::spill::SortedKeys;
 
@@ -41,7 +41,8 @@ pub trait RecordCheck: Sync {
 /// Record problems kept per part (the rest are counted).
 pub const RECORD_PROBLEMS_PER_PART: usize = 5;
 
-struct NoCheck;
+/// Checks no record: a plain verify.
+pub struct NoCheck;
 
 impl RecordCheck for NoCheck {
     fn wants(&self, _: &CollectionEntry) -> bool {
@@ -189,15 +190,18 @@ pub fn check_part_bytes(
         Err(SnapshotError::Io { source, .. }) => return Ok(Err(format!("{here}: cannot read: {source}"))),
         Err(refused) => return Err(refused),
     };
-    Ok(match hash_blob(&blob) {
+    // An object store's part is downloaded once, into a temporary file read by both passes.
+    let hashed =
+        if snap.store.remote() { spool_blob(&blob) } else { hash_blob(&blob).map(|(hash, bytes)| (hash, bytes, blob)) };
+    Ok(match hashed {
         Err(e) => Err(format!("{here}: cannot read: {e}")),
-        Ok((_, bytes)) if bytes != part.bytes => {
+        Ok((_, bytes, _)) if bytes != part.bytes => {
             Err(format!("{here}: {bytes} bytes, the manifest says {} (truncated or replaced)", part.bytes))
         }
-        Ok((hash, _)) if hash.to_hex() != part.blake3 => {
+        Ok((hash, _, _)) if hash.to_hex() != part.blake3 => {
             Err(format!("{here}: blake3 {hash} differs from the manifest's {} (corrupted)", part.blake3))
         }
-        Ok(_) => Ok(blob),
+        Ok((_, _, blob)) => Ok(blob),
     })
 }
 
@@ -245,12 +249,18 @@ fn check_records(
 
 /// Checks every part in parallel, then every collection's digest, then stray files.
 pub fn verify(dir: &Path) -> Result<VerifyReport, SnapshotError> {
-    verify_with(dir, &NoCheck)
+    verify_store(Arc::new(LocalStore::new(dir)), &NoCheck)
 }
 
 /// [`verify`], also running `rc` on every record of the collections it wants, in the same pass.
 pub fn verify_with(dir: &Path, rc: &dyn RecordCheck) -> Result<VerifyReport, SnapshotError> {
-    let (snap, mut problems) = Snapshot::open_with_problems(std::sync::Arc::new(super::store::LocalStore::new(dir)))?;
+    verify_store(Arc::new(LocalStore::new(dir)), rc)
+}
+
+/// [`verify_with`] on a snapshot in any store (a directory or an object-store prefix); [`NoCheck`]
+/// checks no records.
+pub fn verify_store(store: Arc<dyn Store>, rc: &dyn RecordCheck) -> Result<VerifyReport, SnapshotError> {
+    let (snap, mut problems) = Snapshot::open_with_problems(store)?;
     let jobs: Vec<(usize, &CollectionEntry, &PartEntry)> = snap
         .manifest
         .collections

@@ -30,10 +30,12 @@ use serde_json::json;
 
 use crate::error::{Error, Result};
 use crate::progress::{Bar, Progress};
+use crate::snapshot::location::Location;
 use crate::snapshot::manifest::{Tool, derived_id};
 use crate::snapshot::outdir::{self, Job};
 use crate::snapshot::reader::Snapshot;
-use crate::snapshot::store::{LocalStore, SPEC_LIMIT, Store, read_bounded};
+use crate::snapshot::store::{SPEC_LIMIT, Store, read_bounded};
+use crate::snapshot::verify::{NoCheck, verify_store};
 use crate::snapshot::writer::{WriterOptions, WrittenCollection};
 use crate::snapshot::{CollectionEntry, Manifest, SnapshotError};
 use error::TransformError;
@@ -46,10 +48,11 @@ type Decided = Vec<Result<Vec<source::Outcome>>>;
 /// A validated transform request (built from the command line).
 #[derive(Debug, Clone)]
 pub struct TransformOptions {
-    pub input: PathBuf,
+    /// A directory or an object-store prefix.
+    pub input: Location,
     pub spec: PathBuf,
-    /// Output directory (absent or empty). Optional for a dry run.
-    pub out: Option<PathBuf>,
+    /// Output directory or object-store prefix (absent or empty). Optional for a dry run.
+    pub out: Option<Location>,
     /// Validate and report; write no snapshot (rejects and report still go to `out` if given).
     pub dry_run: bool,
     /// Recompute the input's hashes and digests first (refuse a damaged input).
@@ -79,7 +82,13 @@ pub fn transform(opts: &TransformOptions, progress: &dyn Progress) -> Result<Tra
     let (plan, spec_blake3) = load_spec(&opts.spec)?;
     let snap = open_input(opts)?;
     let tasks = source::tasks(&snap)?;
-    let guard = opts.out.as_deref().map(|out| outdir::prepare(out, Job::Transform, Some(&opts.input))).transpose()?;
+    let out = match &opts.out {
+        Some(loc) => {
+            let store = loc.open_store()?;
+            Some((outdir::prepare_at(loc, &store, Job::Transform, Some(&opts.input))?, store))
+        }
+        None => None,
+    };
     // The manifest's counts were summed with checked arithmetic when it was opened.
     let records_in: u64 = snap.manifest.collections.iter().map(|c| c.count).sum();
     let report = Report {
@@ -102,7 +111,7 @@ pub fn transform(opts: &TransformOptions, progress: &dyn Progress) -> Result<Tra
     let mut sink = sink::Sink::new(
         &plan,
         snap.manifest.collections.len(),
-        opts.out.as_deref(),
+        out.as_ref().map(|(_, store)| store.clone()),
         write_parts,
         opts.writer.clone(),
         report,
@@ -113,16 +122,17 @@ pub fn transform(opts: &TransformOptions, progress: &dyn Progress) -> Result<Tra
     let (mut report, written) = sink.finish()?;
     report.pass_rate = if records_in == 0 { 1.0 } else { report.written as f64 / records_in as f64 };
     report.gate_passed = report.pass_rate >= plan.min_pass_rate;
-    let manifest_blake3 = match &opts.out {
-        Some(out) => write_outputs(&LocalStore::new(out), &plan, &snap, &mut report, written, write_parts)?,
+    let manifest_blake3 = match out {
+        Some((guard, store)) => {
+            let m = write_outputs(store.as_ref(), &plan, &snap, &mut report, written, write_parts)?;
+            guard.complete()?;
+            m
+        }
         None => None,
     };
-    if let Some(g) = guard {
-        g.complete()?;
-    }
     Ok(TransformSummary {
         report,
-        out: opts.out.clone(),
+        out: opts.out.as_ref().map(|o| PathBuf::from(o.to_string())),
         manifest_blake3,
         dry_run: opts.dry_run,
         seconds: started.elapsed().as_secs_f64(),
@@ -131,11 +141,12 @@ pub fn transform(opts: &TransformOptions, progress: &dyn Progress) -> Result<Tra
 
 /// Opens the input and, unless trusted, proves it intact before anything is written.
 fn open_input(opts: &TransformOptions) -> Result<Snapshot> {
-    let snap = Snapshot::open(&opts.input)?;
+    let snap = Snapshot::open_store(opts.input.open_store()?)?;
     if opts.verify_input {
-        let v = crate::snapshot::verify::verify(&opts.input)?;
+        let v = verify_store(snap.store.clone(), &NoCheck)?;
         if !v.ok() {
-            return Err(TransformError::DamagedInput { input: opts.input.clone(), problems: v.problems }.into());
+            let input = PathBuf::from(opts.input.to_string());
+            return Err(TransformError::DamagedInput { input, problems: v.problems }.into());
         }
     }
     Ok(snap)
@@ -174,7 +185,7 @@ fn run_windows(plan: &plan::Plan, tasks: &[source::Task], sink: &mut sink::Sink<
 /// Writes `report.json`, and the manifest (last) when the gate is met; below the gate the parts
 /// are removed, so `load` can never take the output. Returns the manifest's blake3.
 fn write_outputs(
-    store: &LocalStore,
+    store: &dyn Store,
     plan: &plan::Plan,
     snap: &Snapshot,
     report: &mut Report,

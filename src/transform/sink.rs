@@ -2,7 +2,6 @@
 //! for uniqueness, each target's dimension is latched by its first record (as Chroma does), and
 //! records are written in fixed-size batches so the output bytes never depend on thread count.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -17,6 +16,7 @@ use super::source::{Outcome, Passed};
 use crate::error::Result;
 use crate::record::{RecordPage, RecordRef, parse_metadata};
 use crate::snapshot::convert::page_to_batch;
+use crate::snapshot::store::Store;
 use crate::snapshot::writer::{CollectionWriter, WriterOptions, WrittenCollection};
 
 /// Rows per write: fixed, so that part files are the same whatever the window or thread count.
@@ -43,7 +43,7 @@ pub type TargetOutput = (Option<usize>, Option<WrittenCollection>);
 pub struct Sink<'a> {
     plan: &'a Plan,
     /// Where parts go; `None` for a dry run.
-    out: Option<PathBuf>,
+    out: Option<Arc<dyn Store>>,
     opts: WriterOptions,
     targets: Vec<TargetState>,
     rejects: Option<RejectsWriter>,
@@ -58,12 +58,12 @@ impl<'a> Sink<'a> {
     pub fn new(
         plan: &'a Plan,
         sources: usize,
-        out: Option<&Path>,
+        out: Option<Arc<dyn Store>>,
         write_parts: bool,
         opts: WriterOptions,
         report: Report,
     ) -> Result<Self> {
-        let rejects = out.map(RejectsWriter::create).transpose()?;
+        let rejects = out.as_deref().map(RejectsWriter::create_in).transpose()?;
         let targets = plan
             .targets
             .iter()
@@ -79,7 +79,7 @@ impl<'a> Sink<'a> {
                 writer: None,
             })
             .collect();
-        let out = if write_parts { out.map(Path::to_path_buf) } else { None };
+        let out = if write_parts { out } else { None };
         Ok(Self { plan, out, opts, targets, rejects, report })
     }
 
@@ -194,7 +194,7 @@ impl<'a> Sink<'a> {
     /// Writes every ready page of `WRITE_ROWS` rows (and the partial one when `all`), one target
     /// per thread.
     fn write_full_batches(&mut self, all: bool) -> Result<()> {
-        let Some(out) = self.out.as_deref() else {
+        let Some(out) = self.out.clone() else {
             // A dry run keeps nothing: its pages are emptied in place, buffers kept.
             for t in &mut self.targets {
                 t.ready.clear();
@@ -202,7 +202,6 @@ impl<'a> Sink<'a> {
             }
             return Ok(());
         };
-        let out: Arc<Path> = Arc::from(out);
         let opts = &self.opts;
         self.targets.par_iter_mut().enumerate().try_for_each(|(i, t)| -> Result<()> {
             if all && !t.pending.is_empty() {
@@ -214,7 +213,8 @@ impl<'a> Sink<'a> {
             }
             let dim = t.dim.expect("a target with rows has a dimension");
             if t.writer.is_none() {
-                t.writer = Some(CollectionWriter::new(&out, &format!("parts/{i:04}"), dim, opts.clone())?);
+                let w = CollectionWriter::with_store(out.clone(), &format!("parts/{i:04}"), dim, opts.clone())?;
+                t.writer = Some(w);
             }
             let w = t.writer.as_mut().expect("just created");
             for page in t.ready.drain(..) {

@@ -36,12 +36,12 @@ impl VerifyError {
 /// `verify DIR --against URL`: compares the chosen snapshot collections (all by default) with the
 /// live collections they were loaded into.
 pub async fn verify_against(
-    snapshot: &std::path::Path,
+    snapshot: std::sync::Arc<dyn crate::snapshot::store::Store>,
     connect: &crate::chroma::ConnectOptions,
     collections: &[(String, String)],
     listed: usize,
 ) -> Result<Vec<Comparison>> {
-    let snap = Snapshot::open(snapshot)?;
+    let snap = Snapshot::open_store(snapshot)?;
     let pairs = crate::load::select(&snap, collections)?;
     let client = Client::connect(connect).await?;
     let mut out = Vec::new();

@@ -41,6 +41,26 @@ pub fn hash_blob(blob: &Blob) -> io::Result<(FileHash, u64)> {
     FileHash::of_reader(blob.reader_at(0))
 }
 
+/// Reads a whole object once into an unnamed temporary file (in `TMPDIR`, gone with the
+/// process), hashing it on the way: its blake3, its size, and a [`Blob`] over the local copy for
+/// the reads that follow (a remote part is then downloaded once, not once per pass).
+pub fn spool_blob(blob: &Blob) -> io::Result<(FileHash, u64, Blob)> {
+    let file = tempfile::tempfile()?;
+    let mut out = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, file.try_clone()?));
+    let mut from = blob.reader_at(0);
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = io::Read::read(&mut from, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        out.write_all(&buf[..n])?;
+    }
+    let (mut inner, hash, bytes) = out.into_parts();
+    inner.flush()?;
+    Ok((hash, bytes, super::local::file_blob(file, bytes, blob.path().to_path_buf())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

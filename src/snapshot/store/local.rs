@@ -45,6 +45,11 @@ struct LocalFile {
     len: u64,
 }
 
+/// A [`Blob`] over an open file of `len` bytes, named `path` in messages.
+pub(super) fn file_blob(file: File, len: u64, path: PathBuf) -> Blob {
+    Blob::new(Arc::new(LocalFile { file, len }), path)
+}
+
 impl RangeRead for LocalFile {
     fn len(&self) -> u64 {
         self.len

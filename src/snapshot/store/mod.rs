@@ -1,24 +1,28 @@
 //! The storage seam: every byte of a snapshot is listed, read, written, removed and synced
 //! through [`Store`], so export, transform and load never know where the bytes live.
 //!
-//! One implementation today, [`LocalStore`] (a directory). An object-store backend (S3, GCS,
-//! Azure through the `object_store` crate) is a second implementation: ranged GETs behind
-//! [`RangeRead`], a multipart upload behind [`Upload`], a single PUT for [`Store::put_atomic`],
-//! and no-ops for [`Store::sync`] and [`Store::prepare_dir`]. Hashing while streaming is a wrapper
+//! Two implementations: [`LocalStore`] (a directory) and [`RemoteStore`] (S3, GCS, Azure through
+//! the `object_store` crate: ranged GETs behind [`RangeRead`], a multipart upload behind
+//! [`Upload`], a single PUT for [`Store::put_atomic`], and no-ops for [`Store::sync`] and
+//! [`Store::prepare_dir`]). Hashing while streaming is a wrapper
 //! ([`HashingWriter`]), not something each caller does.
 
 mod blob;
 pub mod bounded;
 mod hashing;
 mod local;
+mod object;
+mod remote_error;
 
 use std::io::Write;
 use std::path::PathBuf;
 
 pub use blob::{Blob, BlobCursor, RangeRead};
 pub use bounded::{JOURNAL_LIMIT, MANIFEST_LIMIT, SPEC_LIMIT, read_bounded};
-pub use hashing::{HashingWriter, hash_blob};
+pub use hashing::{HashingWriter, hash_blob, spool_blob};
 pub use local::LocalStore;
+pub use object::RemoteStore;
+pub use remote_error::RemoteFailure;
 
 use super::SnapshotError;
 
@@ -58,4 +62,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn sync(&self, prefix: &str) -> Result<(), SnapshotError>;
     /// Makes `prefix` ready to hold objects (creates the directory locally).
     fn prepare_dir(&self, prefix: &str) -> Result<(), SnapshotError>;
+    /// Whether reading an object again costs another transfer (an object store): a caller that
+    /// reads a part twice then spools it to a local temporary file first ([`spool_blob`]).
+    fn remote(&self) -> bool {
+        false
+    }
 }
