@@ -247,8 +247,10 @@ class Report:
         return "\n".join(lines) + "\n"
 
 
-def main():
-    ap = argparse.ArgumentParser(usage=__doc__)
+def run(name, render, begin, end):
+    """The command line both reports share: RESULTS META (--out FILE | --doc FILE); `render` turns
+    the rows and the run's metadata into the section written between `begin` and `end`."""
+    ap = argparse.ArgumentParser(usage=sys.modules["__main__"].__doc__)
     ap.add_argument("results")
     ap.add_argument("meta")
     where = ap.add_mutually_exclusive_group(required=True)
@@ -257,13 +259,17 @@ def main():
     a = ap.parse_args()
     rows = [json.loads(line) for line in open(a.results) if line.strip()]
     if not rows:
-        sys.exit("report.py: no results")
-    section = Report(rows, json.load(open(a.meta))).render()
+        sys.exit(f"{name}: no results")
+    section = render(rows, json.load(open(a.meta)))
     if a.out:
         with open(a.out, "w") as f:
             f.write(section)
         return
-    splice(a.doc, BEGIN, END, section)
+    splice(a.doc, begin, end, section)
+
+
+def main():
+    run("report.py", lambda rows, meta: Report(rows, meta).render(), BEGIN, END)
 
 
 if __name__ == "__main__":

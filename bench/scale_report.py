@@ -12,12 +12,10 @@ client_cpu_s, server_cpu_s; the export row carries `list_cost` from bench/list_c
 bin/bench's run description; its `notes` list steps that did not run and why.
 """
 
-import argparse
-import json
 import sys
 
 sys.dont_write_bytecode = True  # keep bench/ free of __pycache__
-from report import machine, n0, splice, yes  # noqa: E402
+from report import machine, n0, run, yes  # noqa: E402
 
 BEGIN, END = "<!-- scale:begin -->", "<!-- scale:end -->"
 # Step key → what the table calls it, in the order the bench runs them.
@@ -187,22 +185,7 @@ class Scale:
 
 
 def main():
-    ap = argparse.ArgumentParser(usage=__doc__)
-    ap.add_argument("results")
-    ap.add_argument("meta")
-    where = ap.add_mutually_exclusive_group(required=True)
-    where.add_argument("--out")
-    where.add_argument("--doc")
-    a = ap.parse_args()
-    rows = [json.loads(line) for line in open(a.results) if line.strip()]
-    if not rows:
-        sys.exit("scale_report.py: no results")
-    section = Scale(rows, json.load(open(a.meta))).render()
-    if a.out:
-        with open(a.out, "w") as f:
-            f.write(section)
-    else:
-        splice(a.doc, BEGIN, END, section)
+    run("scale_report.py", lambda rows, meta: Scale(rows, meta).render(), BEGIN, END)
 
 
 if __name__ == "__main__":
