@@ -1,5 +1,6 @@
 //! Integration tests of chroma-snap against real ChromaDB servers (see harness.rs).
 
+mod azurite_server;
 mod bad_inputs;
 mod bench;
 mod demo;

@@ -268,3 +268,62 @@ fn sharded_load_from_s3_is_exact_with_each_shard_journal_in_the_local_state_home
     assert_eq!(keys(&store), in_bucket, "a load writes nothing into the bucket");
     store.remove_prefix("").unwrap();
 }
+
+#[test]
+fn azure_blob_storage_export_verify_inspect_load_and_clear_failures() {
+    use crate::azurite_server::{CONTAINER, azurite};
+    let server = harness::shared(V1);
+    let prefix = unique("azure");
+    harness::run_py(V1, "tests/py/seed_edge_cases.py", &[&server.url, &prefix, "--big", "2000"]);
+    let (name, dst) = (format!("{prefix}_big"), format!("{prefix}_fromaz"));
+    let url = format!("az://{CONTAINER}/{}", unique("az"));
+    let az = |args: &[&str]| azurite().command().args(args).output().unwrap();
+    let ok_az = |args: &[&str]| {
+        let o = az(args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let dir = tmp();
+    let local = dir.path().join("snap");
+    ok(&["export", "--from", &server.url, "--out", local.to_str().unwrap(), "--collection", &name, "--quiet"]);
+    ok_az(&["export", "--from", &server.url, "--out", &url, "--collection", &name, "--quiet"]);
+    let text = ok_az(&["verify", &url, "--against", &server.url]);
+    assert!(text.contains(&format!("{url}: intact")) && text.contains("2000 records, exact"), "{text}");
+    let remote: serde_json::Value = serde_json::from_str(&ok_az(&["inspect", &url, "--json"])).unwrap();
+    let on_disk: serde_json::Value =
+        serde_json::from_str(&ok(&["inspect", local.to_str().unwrap(), "--json"])).unwrap();
+    for key in ["samples", "manifest/collections"] {
+        let ptr = format!("/{key}");
+        assert_eq!(remote.pointer(&ptr), on_disk.pointer(&ptr), "{key}: the same snapshot in Azure as on disk");
+    }
+
+    let state = tmp();
+    let map = format!("{name}={dst}");
+    let o = azurite()
+        .command()
+        .env("XDG_STATE_HOME", state.path())
+        .args(["load", &url, "--to", &server.url, "--collection", &map, "--quiet"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (a, b) = (harness::dump(server, &name), harness::dump(server, &dst));
+    assert!(a.lines().skip(1).eq(b.lines().skip(1)), "the collection loaded from Azure differs");
+
+    // A wrong key, a missing container: one line each, exit 1 and 2.
+    let o = azurite()
+        .command()
+        .env("AZURE_STORAGE_ACCOUNT_KEY", "d3Jvbmcta2V5LXdyb25nLWtleQ==")
+        .args(["verify", &url])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("access denied (AuthorizationFailure)"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("d3Jvbmcta2V5"), "the key was printed: {}", stderr(&o));
+    let o = az(&["verify", "az://no-such-container/snap"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("az://no-such-container/snap: the container does not exist (ContainerNotFound)"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -93,7 +93,7 @@ impl RemoteStore {
                     b = b.with_config(k.parse().map_err(|_| unknown(k))?, *v);
                 }
                 let endpoint = b.get_config_value(&AmazonS3ConfigKey::Endpoint);
-                (Arc::new(b.build().map_err(|e| config(classify(&e).1))?), endpoint)
+                (Arc::new(b.build().map_err(|e| config(classify(&e, scheme).1))?), endpoint)
             }
             "gs" => {
                 use object_store::gcp::GoogleCloudStorageBuilder;
@@ -101,7 +101,7 @@ impl RemoteStore {
                 for (k, v) in options {
                     b = b.with_config(k.parse().map_err(|_| unknown(k))?, *v);
                 }
-                (Arc::new(b.build().map_err(|e| config(classify(&e).1))?), None)
+                (Arc::new(b.build().map_err(|e| config(classify(&e, scheme).1))?), None)
             }
             "az" => {
                 use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
@@ -110,7 +110,7 @@ impl RemoteStore {
                     b = b.with_config(k.parse().map_err(|_| unknown(k))?, *v);
                 }
                 let endpoint = b.get_config_value(&AzureConfigKey::Endpoint);
-                (Arc::new(b.build().map_err(|e| config(classify(&e).1))?), endpoint)
+                (Arc::new(b.build().map_err(|e| config(classify(&e, scheme).1))?), endpoint)
             }
             other => return Err(config(format!("no object store for scheme {other:?}"))),
         };
@@ -152,13 +152,11 @@ impl RemoteStore {
                 source: io::Error::new(io::ErrorKind::NotFound, "not found"),
             };
         }
-        let (kind, why) = classify(&e);
+        let scheme = self.url.split("://").next().unwrap_or("");
+        let (kind, why) = classify(&e, scheme);
         let why = match (kind, &self.endpoint) {
             (RemoteFailure::Unreachable, Some(ep)) => format!("{why} (endpoint {ep})"),
-            (RemoteFailure::Denied, _) => {
-                let scheme = self.url.split("://").next().unwrap_or("");
-                format!("{why} ({})", credential_sources(scheme))
-            }
+            (RemoteFailure::Denied, _) => format!("{why} ({})", credential_sources(scheme)),
             _ => why,
         };
         SnapshotError::Remote { location, kind, why }

@@ -50,8 +50,9 @@ const DENIED: &[&str] = &[
 /// Error codes that mean the bucket or container does not exist.
 const NO_BUCKET: &[&str] = &["NoSuchBucket", "ContainerNotFound"];
 
-/// The kind of `e` and a one-line description of it.
-pub fn classify(e: &object_store::Error) -> (RemoteFailure, String) {
+/// The kind of `e` and a one-line description of it; `scheme` names the store (`az` has
+/// containers, the others buckets).
+pub fn classify(e: &object_store::Error, scheme: &str) -> (RemoteFailure, String) {
     let chain = chain(e);
     if let Some(http) = chain.iter().find_map(|c| c.downcast_ref::<HttpError>()) {
         use HttpErrorKind::{Connect, Interrupted, Request, Timeout};
@@ -63,7 +64,8 @@ pub fn classify(e: &object_store::Error) -> (RemoteFailure, String) {
     let code = chain.iter().find_map(|c| error_code(&c.to_string()));
     if let Some(c) = code.as_deref() {
         if NO_BUCKET.contains(&c) {
-            return (RemoteFailure::NoBucket, format!("the bucket does not exist ({c})"));
+            let noun = if scheme == "az" { "container" } else { "bucket" };
+            return (RemoteFailure::NoBucket, format!("the {noun} does not exist ({c})"));
         }
         if DENIED.contains(&c) {
             return (RemoteFailure::Denied, denied(c));
