@@ -2,7 +2,7 @@
 //! leftovers of an interrupted run of the same command; mark the directory as in progress until
 //! the end, so a half-written directory is never mistaken for a finished one. Directories are
 //! created owner-only unless asked otherwise (see `fsmode`). A prefix of an object store gets the
-//! same refusals, marker and leftover clearing, but no lock yet (docs/object-storage.md).
+//! same refusals, lock (a lease, see `store::lease`), marker and leftover clearing.
 
 use std::fs::{self, File};
 use std::io::Write;
@@ -12,8 +12,8 @@ use std::sync::Arc;
 use super::SnapshotError;
 use super::location::Location;
 use super::manifest::{MANIFEST_FILE, sync_dir};
-use super::store::Store;
 use super::store::bounded::try_lock;
+use super::store::{Store, StoreLock};
 use super::verify::STATE_DIR;
 use crate::fsmode;
 
@@ -42,7 +42,7 @@ pub struct Guard(Held);
 
 enum Held {
     Dir { marker: PathBuf, lock_path: PathBuf, _lock: File },
-    Remote { store: Arc<dyn Store>, marker: String },
+    Remote { store: Arc<dyn Store>, marker: String, lock: Box<dyn StoreLock> },
 }
 
 /// [`prepare`] for any location: a directory as below, or a prefix of an object store (`store`,
@@ -70,11 +70,13 @@ fn nested(inner: &str, outer: &str) -> bool {
 
 fn prepare_remote(store: Arc<dyn Store>, job: Job) -> Result<Guard, SnapshotError> {
     let marker = format!("{STATE_DIR}/{}-in-progress", job.name());
-    let objects = store.list("")?;
-    if objects.iter().any(|e| e.key == MANIFEST_FILE) {
-        return Err(SnapshotError::Occupied { dir: store.location("") });
-    }
-    let ours = objects.iter().any(|e| e.key == marker);
+    let lock_key = format!("{STATE_DIR}/{LOCK_FILE}");
+    refuse_occupied_prefix(store.as_ref(), &marker, &lock_key)?;
+    let Some(lock) = store.try_lock(&lock_key)? else {
+        return Err(SnapshotError::Busy { dir: store.location(""), lock: store.location(&lock_key) });
+    };
+    // Under the lock: what another run may have finished or left meanwhile.
+    let objects = refuse_occupied_prefix(store.as_ref(), &marker, &lock_key)?;
     let state = format!("{STATE_DIR}/");
     let mut leftovers: Vec<&str> = objects
         .iter()
@@ -82,9 +84,6 @@ fn prepare_remote(store: Arc<dyn Store>, job: Job) -> Result<Guard, SnapshotErro
         .map(|e| e.key.split('/').next().unwrap_or(&e.key))
         .collect();
     leftovers.dedup();
-    if !ours && !objects.is_empty() {
-        return Err(SnapshotError::Foreign { dir: store.location("") });
-    }
     if !leftovers.is_empty() {
         tracing::warn!("{}: removing the leftovers of an interrupted {}", store.location("").display(), job.name());
         for top in leftovers {
@@ -93,7 +92,25 @@ fn prepare_remote(store: Arc<dyn Store>, job: Job) -> Result<Guard, SnapshotErro
     }
     let text = format!("a {} into this prefix has not finished\n", job.name());
     store.put_atomic(&marker, text.as_bytes())?;
-    Ok(Guard(Held::Remote { store, marker }))
+    Ok(Guard(Held::Remote { store, marker, lock }))
+}
+
+/// Refuses a prefix holding a snapshot, or objects that neither an interrupted run of ours (its
+/// marker) nor a run killed before its marker (only the lock) left; returns what it holds.
+fn refuse_occupied_prefix(
+    store: &dyn Store,
+    marker: &str,
+    lock_key: &str,
+) -> Result<Vec<super::store::Entry>, SnapshotError> {
+    let objects = store.list("")?;
+    if objects.iter().any(|e| e.key == MANIFEST_FILE) {
+        return Err(SnapshotError::Occupied { dir: store.location("") });
+    }
+    let ours = objects.iter().any(|e| e.key == marker);
+    if !ours && objects.iter().any(|e| e.key != lock_key) {
+        return Err(SnapshotError::Foreign { dir: store.location("") });
+    }
+    Ok(objects)
 }
 
 /// Makes `out` ready for `job`: absent or empty, or left by an interrupted run of the same job
@@ -213,7 +230,15 @@ impl Guard {
                 }
                 Ok(())
             }
-            Held::Remote { store, marker } => store.remove_prefix(&marker),
+            Held::Remote { store, marker, lock } => {
+                if lock.lost() {
+                    let lock_path = store.location(&format!("{STATE_DIR}/{LOCK_FILE}"));
+                    return Err(SnapshotError::Busy { dir: store.location(""), lock: lock_path });
+                }
+                store.remove_prefix(&marker)?;
+                drop(lock); // deletes the lock object
+                Ok(())
+            }
         }
     }
 }

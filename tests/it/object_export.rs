@@ -327,3 +327,39 @@ fn azure_blob_storage_export_verify_inspect_load_and_clear_failures() {
         stderr(&o)
     );
 }
+
+#[test]
+fn a_second_export_into_a_prefix_being_written_is_refused_by_its_lock() {
+    use crate::proxy::{Fault, Proxy};
+    let server = harness::shared(V1);
+    let prefix = unique("s3lock");
+    harness::run_py(V1, "tests/py/seed_edge_cases.py", &[&server.url, &prefix, "--big", "2000"]);
+    let name = format!("{prefix}_big");
+    // The first export reads slowly (every `get` held 30 ms, pages of 50).
+    let proxy = Proxy::start(&server.url, "/get");
+    proxy.always(Some(Fault::Slow(Duration::from_millis(30))));
+    let url = format!("s3://{BUCKET}/{}", unique("locked"));
+    let store = s3().store(&url);
+    let first = ["export", "--from", &proxy.url, "--out", &url, "--collection", &name, "--page-size", "50"];
+    let child =
+        s3().command().args(first).args(["--concurrency", "1", "--quiet"]).stderr(Stdio::piped()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !keys(&store).contains(&".chroma-snap/export-in-progress".to_owned()) {
+        assert!(Instant::now() < deadline, "the first export never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let o =
+        s3().command().args(["export", "--from", &server.url, "--out", &url, "--collection", &name]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let lock = format!("{url}/.chroma-snap/out.lock");
+    assert!(
+        stderr(&o).contains(&format!("another run is writing into {url} (locked through {lock})")),
+        "{}",
+        stderr(&o)
+    );
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "the first export: {}", String::from_utf8_lossy(&out.stderr));
+    ok_s3(&["verify", &url]);
+    assert!(!keys(&store).iter().any(|k| k.starts_with(".chroma-snap")), "{:?}", keys(&store));
+    store.remove_prefix("").unwrap();
+}

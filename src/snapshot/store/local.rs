@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::bounded::{open_regular, read_bounded};
-use super::{Blob, Entry, RangeRead, Store, Upload};
+use super::{Blob, Entry, RangeRead, Store, StoreLock, Upload};
 use crate::snapshot::SnapshotError;
 use crate::snapshot::manifest::{check_part_path, resolve_part, sync_dir, write_file_atomic};
 
@@ -43,6 +43,17 @@ impl LocalStore {
 struct LocalFile {
     file: File,
     len: u64,
+}
+
+/// An exclusive `flock` on an open lock file; released when the file is closed.
+struct FileLock {
+    _file: File,
+}
+
+impl StoreLock for FileLock {
+    fn lost(&self) -> bool {
+        false
+    }
 }
 
 /// A [`Blob`] over an open file of `len` bytes, named `path` in messages.
@@ -158,6 +169,11 @@ impl Store for LocalStore {
     fn prepare_dir(&self, prefix: &str) -> Result<(), SnapshotError> {
         let dir = self.path(prefix)?;
         crate::fsmode::create_dir_all(&dir).map_err(|e| SnapshotError::io(&dir, e))
+    }
+
+    fn try_lock(&self, key: &str) -> Result<Option<Box<dyn StoreLock>>, SnapshotError> {
+        let held = super::bounded::try_lock(&self.path(key)?)?;
+        Ok(held.map(|file| Box::new(FileLock { _file: file }) as Box<dyn StoreLock>))
     }
 }
 

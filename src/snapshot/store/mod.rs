@@ -10,6 +10,7 @@
 mod blob;
 pub mod bounded;
 mod hashing;
+mod lease;
 mod local;
 mod object;
 mod remote_error;
@@ -67,4 +68,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn remote(&self) -> bool {
         false
     }
+    /// Takes the exclusive lock `key` (a lock file locally; a leased object on an object store),
+    /// held until the returned guard is dropped; `None` when another run holds it.
+    fn try_lock(&self, key: &str) -> Result<Option<Box<dyn StoreLock>>, SnapshotError>;
+}
+
+/// A held lock of [`Store::try_lock`]; released when dropped.
+pub trait StoreLock: Send {
+    /// Whether another run took the lock over meanwhile (a lease that was not renewed in time).
+    fn lost(&self) -> bool;
 }

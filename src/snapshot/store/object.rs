@@ -16,7 +16,7 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload, RetryConfig, WriteMultipart};
 
 use super::remote_error::{RemoteFailure, classify, credential_sources};
-use super::{Blob, Entry, RangeRead, Store, Upload};
+use super::{Blob, Entry, RangeRead, Store, StoreLock, Upload};
 use crate::snapshot::SnapshotError;
 use crate::snapshot::manifest::check_part_path;
 
@@ -48,7 +48,7 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 /// Runs `f` on the object-store runtime and waits for it from any thread, through a plain
 /// channel: no tokio future is polled on the caller's thread, so a caller inside another runtime's
 /// task (whose cooperative budget may be spent) cannot spin.
-fn block<T: Send + 'static>(f: impl Future<Output = T> + Send + 'static) -> T {
+pub(super) fn block<T: Send + 'static>(f: impl Future<Output = T> + Send + 'static) -> T {
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     drop(runtime().spawn(async move {
         let _ = tx.send(f.await);
@@ -421,5 +421,11 @@ impl Store for RemoteStore {
 
     fn remote(&self) -> bool {
         true
+    }
+
+    fn try_lock(&self, key: &str) -> Result<Option<Box<dyn StoreLock>>, SnapshotError> {
+        let (inner, path) = (self.inner.clone(), self.path(key)?);
+        let got = block(async move { super::lease::acquire(inner, path).await }).map_err(|e| self.error(key, e))?;
+        Ok(got.map(|l| Box::new(l) as Box<dyn StoreLock>))
     }
 }
