@@ -1,14 +1,17 @@
 //! The documents' promises: every query and snippet in docs/inspect-with-*.md runs against a
-//! migrated demo snapshot, pyarrow and DuckDB read a transform's output with no custom code, and
-//! the Kubernetes Jobs of docs/scale-out.md load and verify a snapshot when run as their pods.
+//! migrated demo snapshot (on disk, and a copy in the local S3 server for the "Straight from S3"
+//! snippets), pyarrow and DuckDB read a transform's output with no custom code, and the
+//! Kubernetes Jobs of docs/scale-out.md load and verify a snapshot when run as their pods.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use chroma_snap::record::{RecordPage, RecordRef};
+use chroma_snap::snapshot::store::Store;
 use serde_json::Value;
 
 use crate::harness::{self, V1};
+use crate::s3_server::{BUCKET, s3, upload};
 use crate::support::{SnapCollection, write_snapshot};
 use crate::transform::{SPEC, legacy, transform};
 
@@ -21,10 +24,15 @@ fn migrated() -> tempfile::TempDir {
 }
 
 fn run_in(dir: &Path, script: &str, args: &[&str]) -> String {
+    run_in_env(dir, script, args, &[])
+}
+
+fn run_in_env(dir: &Path, script: &str, args: &[&str], env: &[(&str, String)]) -> String {
     let out = std::process::Command::new(harness::python(V1))
         .arg(harness::repo().join(script))
         .args(args)
         .current_dir(dir)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .expect("run python");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -40,7 +48,14 @@ fn every_block_of_the_inspect_documents_runs() {
         .map(|d| harness::repo().join(d).to_string_lossy().into_owned())
         .collect();
     let args: Vec<&str> = docs.iter().map(String::as_str).collect();
-    let out = run_in(t.path(), "tests/py/run_doc_blocks.py", &args);
+    // The same snapshot in a bucket, for the snippets that read from S3.
+    let prefix = harness::unique("docs");
+    let store = s3().store(&format!("s3://{BUCKET}/{prefix}"));
+    upload(&t.path().join("snap"), &store);
+    let mut env = s3().env();
+    env.push(("SNAPSHOT_S3", format!("{BUCKET}/{prefix}")));
+    let out = run_in_env(t.path(), "tests/py/run_doc_blocks.py", &args, &env);
+    store.remove_prefix("").unwrap();
     // Every block reported, none skipped.
     for doc in &docs {
         let text = std::fs::read_to_string(doc).unwrap();
