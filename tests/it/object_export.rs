@@ -165,6 +165,14 @@ fn load_from_s3_is_exact_and_resumes_from_a_local_journal() {
 
     let o = load(None);
     assert!(o.status.success(), "{}", stderr(&o));
+    // No key in the journal, nor in the output of a verbose run.
+    let journal = std::fs::read(state.path().join("chroma-snap").join(&journals[0])).unwrap();
+    let verbose = s3().command().args(["-vv", "verify", &url]).output().unwrap();
+    for text in [&journal, &verbose.stderr, &verbose.stdout, &o.stderr] {
+        for secret in [crate::s3_server::SECRET_KEY, crate::s3_server::ACCESS_KEY] {
+            assert!(!text.windows(secret.len()).any(|w| w == secret.as_bytes()), "{secret} was written");
+        }
+    }
     let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let c = &summary["collections"][0];
     assert_eq!((c["action"].as_str(), c["batches_sent"].as_u64()), (Some("resumed"), Some(12)), "{c}");
