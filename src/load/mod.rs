@@ -17,6 +17,7 @@ pub mod shard;
 
 use std::ops::Range;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use futures::StreamExt;
@@ -34,7 +35,8 @@ use crate::progress::{Bar, Progress};
 use crate::record::RecordPage;
 use crate::snapshot::CollectionEntry;
 use crate::snapshot::location::Location;
-use crate::snapshot::reader::Snapshot;
+use crate::snapshot::reader::{Snapshot, part_windows};
+use crate::snapshot::store::SpoolStore;
 use crate::verify::Comparison;
 
 /// What to do when a target collection already exists.
@@ -105,6 +107,9 @@ pub struct LoadSummary {
     pub shard: Option<Shard>,
     pub collections: Vec<CollectionLoad>,
     pub records_sent: u64,
+    /// From an object store: the bytes downloaded (each part once when `TMPDIR` has room).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub downloaded_bytes: Option<u64>,
     pub seconds: f64,
 }
 
@@ -143,15 +148,16 @@ pub struct CollectionLoad {
 pub async fn load(plan: &LoadPlan, progress: &dyn Progress) -> Result<LoadSummary> {
     let started = Instant::now();
     shard::check_if_exists(plan)?;
-    let snap = Snapshot::open_store(plan.snapshot.open_store()?)?;
+    let mut snap = Snapshot::open_store(plan.snapshot.open_store()?)?;
     let manifest_blake3 = snap.manifest_blake3.to_hex();
+    let names: Vec<String> = select(&snap, &plan.collections)?.into_iter().map(|(e, _)| e.name.clone()).collect();
+    read_once(&mut snap, plan, &names);
     let pairs = select(&snap, &plan.collections)?;
 
     let client = connect(plan).await?;
     let limits = limits_for(&client, plan);
     // Only GETs went out so far: refuse a damaged or unloadable snapshot before any write.
-    let names = pairs.iter().map(|(e, _)| e.name.clone()).collect();
-    let rules = preflight::WriteRules::for_target(&client, limits, names);
+    let rules = preflight::WriteRules::for_target(&client, limits, names.into_iter().collect());
     if plan.shard.is_some() {
         let shares: Vec<(&CollectionEntry, Range<u64>)> = pairs.iter().map(|(e, _)| (*e, plan.rows(e.count))).collect();
         preflight::check_share(&snap, &shares, &rules)?;
@@ -170,6 +176,7 @@ pub async fn load(plan: &LoadPlan, progress: &dyn Progress) -> Result<LoadSummar
         shard: plan.shard,
         collections: Vec::new(),
         records_sent: 0,
+        downloaded_bytes: None,
         seconds: 0.0,
     };
     let journals = journal::DefaultJournals::new(
@@ -187,6 +194,7 @@ pub async fn load(plan: &LoadPlan, progress: &dyn Progress) -> Result<LoadSummar
     }
     if plan.dry_run {
         summary.collections = dry::plan_all(&snap, &pairs, &client, limits, plan, &jpath).await?;
+        summary.downloaded_bytes = snap.store.bytes_fetched();
         summary.seconds = started.elapsed().as_secs_f64();
         return Ok(summary);
     }
@@ -211,8 +219,45 @@ pub async fn load(plan: &LoadPlan, progress: &dyn Progress) -> Result<LoadSummar
         summary.collections.push(c);
     }
     run.overall.finish();
+    summary.downloaded_bytes = snap.store.bytes_fetched();
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
+}
+
+/// A snapshot on an object store is downloaded once: the pre-flight's reads fill local copies
+/// (in `TMPDIR`) that the load then sends, so what is sent is what was checked. Without room for
+/// the copies, each part is downloaded twice (pre-flight, then load), and the log says so.
+fn read_once(snap: &mut Snapshot, plan: &LoadPlan, loaded: &[String]) {
+    if !snap.store.remote() {
+        return;
+    }
+    // The pre-flight reads every part (the whole snapshot's hashes), a shard only its parts.
+    let needed: u64 = snap
+        .manifest
+        .collections
+        .iter()
+        .filter(|c| plan.shard.is_none() || loaded.contains(&c.name))
+        .flat_map(|c| match plan.shard {
+            None => c.parts.iter().collect::<Vec<_>>(),
+            Some(_) => part_windows(c, plan.rows(c.count)).into_iter().map(|(i, _)| &c.parts[i]).collect(),
+        })
+        .map(|p| p.bytes)
+        .sum();
+    match SpoolStore::with_room(snap.store.clone(), needed) {
+        Ok(Ok(spool)) => {
+            tracing::info!("downloading {needed} bytes of parts once, into {}", spool.dir().display());
+            snap.store = Arc::new(spool);
+        }
+        Ok(Err(free)) => tracing::warn!(
+            "{} has {free} bytes free and a local copy of the parts needs {needed}: each part is downloaded \
+             twice (pre-flight, then load); point TMPDIR at a larger disk to download once",
+            std::env::temp_dir().display()
+        ),
+        Err(e) => tracing::warn!(
+            "cannot keep local copies in {} ({e}): each part is downloaded twice (pre-flight, then load)",
+            std::env::temp_dir().display()
+        ),
+    }
 }
 
 async fn connect(plan: &LoadPlan) -> Result<Client> {

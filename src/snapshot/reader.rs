@@ -315,7 +315,7 @@ mod tests {
     use crate::record::{RecordPage, RecordRef};
     use crate::snapshot::convert::BatchView;
     use crate::snapshot::manifest::CollectionEntry;
-    use crate::snapshot::store::{Entry, RangeRead, Upload};
+    use crate::snapshot::store::{Entry, RangeRead, StoreLock, Upload};
     use crate::snapshot::writer::{CollectionWriter, WriterOptions};
 
     type Reads = Arc<Mutex<Vec<(String, u64)>>>;
@@ -372,6 +372,9 @@ mod tests {
         }
         fn prepare_dir(&self, prefix: &str) -> Result<(), SnapshotError> {
             self.inner.prepare_dir(prefix)
+        }
+        fn try_lock(&self, key: &str) -> Result<Option<Box<dyn StoreLock>>, SnapshotError> {
+            self.inner.try_lock(key)
         }
     }
 

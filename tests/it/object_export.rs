@@ -176,6 +176,17 @@ fn load_from_s3_is_exact_and_resumes_from_a_local_journal() {
     let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let c = &summary["collections"][0];
     assert_eq!((c["action"].as_str(), c["batches_sent"].as_u64()), (Some("resumed"), Some(12)), "{c}");
+    // Remote bytes are read once: the pre-flight's download is what the load sends and reads back.
+    let sizes = store.list("").unwrap();
+    let parts: u64 = sizes.iter().filter(|e| e.key.ends_with(".parquet")).map(|e| e.size).sum();
+    let manifest = sizes.iter().find(|e| e.key == "manifest.json").unwrap().size;
+    let downloaded = summary["downloaded_bytes"].as_u64().unwrap();
+    // (the manifest is read by the load and again by its pre-flight)
+    assert!(4 * manifest < parts, "a second download of the parts would not show: {manifest} vs {parts}");
+    assert!(
+        downloaded >= parts && downloaded < parts + 4 * manifest,
+        "downloaded {downloaded} for {parts} bytes of parts"
+    );
     assert_eq!(
         (c["comparison"]["target_records"].as_u64(), c["comparison"]["different_count"].as_u64()),
         (Some(3000), Some(0))

@@ -4,7 +4,8 @@
 //! Two implementations: [`LocalStore`] (a directory) and [`RemoteStore`] (S3, GCS, Azure through
 //! the `object_store` crate: ranged GETs behind [`RangeRead`], a multipart upload behind
 //! [`Upload`], a single PUT for [`Store::put_atomic`], and no-ops for [`Store::sync`] and
-//! [`Store::prepare_dir`]). Hashing while streaming is a wrapper
+//! [`Store::prepare_dir`]). [`SpoolStore`] wraps a remote store so each object is downloaded
+//! once and then read from a local copy. Hashing while streaming is a wrapper
 //! ([`HashingWriter`]), not something each caller does.
 
 mod blob;
@@ -14,6 +15,7 @@ mod lease;
 mod local;
 mod object;
 mod remote_error;
+mod spool;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -24,6 +26,7 @@ pub use hashing::{HashingWriter, hash_blob, spool_blob};
 pub use local::LocalStore;
 pub use object::RemoteStore;
 pub use remote_error::RemoteFailure;
+pub use spool::SpoolStore;
 
 use super::SnapshotError;
 
@@ -67,6 +70,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// reads a part twice then spools it to a local temporary file first ([`spool_blob`]).
     fn remote(&self) -> bool {
         false
+    }
+    /// Bytes downloaded so far, for a store where reading is a transfer.
+    fn bytes_fetched(&self) -> Option<u64> {
+        None
     }
     /// Takes the exclusive lock `key` (a lock file locally; a leased object on an object store),
     /// held until the returned guard is dropped; `None` when another run holds it.

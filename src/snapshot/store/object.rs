@@ -423,6 +423,10 @@ impl Store for RemoteStore {
         true
     }
 
+    fn bytes_fetched(&self) -> Option<u64> {
+        Some(RemoteStore::bytes_fetched(self))
+    }
+
     fn try_lock(&self, key: &str) -> Result<Option<Box<dyn StoreLock>>, SnapshotError> {
         let (inner, path) = (self.inner.clone(), self.path(key)?);
         let got = block(async move { super::lease::acquire(inner, path).await }).map_err(|e| self.error(key, e))?;
