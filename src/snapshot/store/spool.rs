@@ -14,6 +14,9 @@ use crate::snapshot::SnapshotError;
 /// Room kept free in the temporary directory beyond the copies themselves.
 const HEADROOM: u64 = 256 << 20;
 
+/// One object's local copy (path, size) once downloaded, behind its own lock.
+type Slot = Arc<Mutex<Option<(PathBuf, u64)>>>;
+
 /// Reads through `inner`, keeping a local copy of every object opened; writes go to `inner`.
 #[derive(Debug)]
 pub struct SpoolStore {
@@ -21,7 +24,7 @@ pub struct SpoolStore {
     dir: tempfile::TempDir,
     /// key → its local copy (path, size), filled on first open; one lock per key so a part
     /// opened by two threads at once is downloaded once.
-    copies: Mutex<HashMap<String, Arc<Mutex<Option<(PathBuf, u64)>>>>>,
+    copies: Mutex<HashMap<String, Slot>>,
 }
 
 impl SpoolStore {
