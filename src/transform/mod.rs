@@ -1,5 +1,6 @@
 //! Transform: snapshot → snapshot, offline. Compile the spec (every error at once) → verify the
-//! input → route, map and validate row groups in parallel → write in input order → manifest with
+//! input → route, map and validate row groups in parallel → gather each target's rows out of the
+//! read batches and write them in input order → manifest with
 //! lineage, last, and only when the quality gate is met.
 //!
 //! Output: parts + `manifest.json` (a snapshot `load` takes), `rejects.parquet` and `report.json`.
@@ -43,7 +44,7 @@ use report::{REPORT_FILE, Report, TransformSummary};
 use sink::TargetOutput;
 
 /// The outcomes of a window of row groups, in order.
-type Decided = Vec<Result<Vec<source::Outcome>>>;
+type Decided = Vec<Result<source::Decided>>;
 
 /// A validated transform request (built from the command line).
 #[derive(Debug, Clone)]
@@ -158,9 +159,9 @@ fn run_windows(plan: &plan::Plan, tasks: &[source::Task], sink: &mut sink::Sink<
     let window = (rayon::current_num_threads() / 2).max(1);
     let consume = |sink: &mut sink::Sink<'_>, chunk: &[source::Task], results: Decided| {
         for (t, r) in chunk.iter().zip(results) {
-            let outcomes = r?;
-            bar.inc(outcomes.len() as u64);
-            sink.consume(&t.collection, outcomes)?;
+            let decided = r?;
+            bar.inc(decided.outcomes.len() as u64);
+            sink.consume(&t.collection, decided)?;
         }
         Ok::<(), Error>(())
     };
