@@ -181,9 +181,7 @@ impl<'a> Sink<'a> {
         ts.written += 1;
         let dim = r.embedding.len(); // the target's: a different one was rejected above
         ts.dim.get_or_insert(dim);
-        if self.out.is_none() {
-            return None; // a dry run writes nothing: no rows are gathered
-        }
+        self.out.as_ref()?; // a dry run writes nothing: no rows are gathered
         let pending = ts.pending.get_or_insert_with(|| Gather::new(dim));
         pending.push(batch_key, batch, p.row as usize, id, p.metadata);
         if pending.len() == WRITE_ROWS {

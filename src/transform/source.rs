@@ -52,12 +52,10 @@ pub fn process(plan: &Plan, task: &Task) -> Result<Decided> {
     for batch in reader {
         let batch = batch?;
         let at = u32::try_from(out.batches.len()).expect("batches of a row group fit in u32");
-        let view = BatchView::new(&batch);
-        for (row, r) in view.records().enumerate() {
+        for (row, r) in BatchView::new(&batch).records().enumerate() {
             let row = u32::try_from(row).expect("rows of a batch fit in u32");
             out.outcomes.push(decide(plan, &task.collection, &r, (at, row)));
         }
-        drop(view);
         out.batches.push(batch);
     }
     Ok(out)
