@@ -11,6 +11,7 @@ use crate::error::Result;
 use crate::record::{RecordRef, parse_metadata};
 use crate::snapshot::convert::BatchView;
 use crate::snapshot::reader::{RowGroup, Snapshot};
+use crate::snapshot::verify::RecordTally;
 
 /// Rows decoded at a time: a whole row group at once costs several times its size in transient
 /// level and value buffers.
@@ -45,12 +46,16 @@ pub struct Decided {
     pub outcomes: Vec<Outcome>,
 }
 
-/// Reads one row group and decides every record in it.
-pub fn process(plan: &Plan, task: &Task) -> Result<Decided> {
+/// Reads one row group and decides every record in it; `tally` (the input check done in the same
+/// pass) gets every batch read, with the collection's index in the manifest.
+pub fn process(plan: &Plan, task: &Task, tally: Option<(&RecordTally, usize)>) -> Result<Decided> {
     let reader = task.read(READ_ROWS)?;
     let mut out = Decided { batches: Vec::new(), outcomes: Vec::with_capacity(task.rows) };
     for batch in reader {
         let batch = batch?;
+        if let Some((tally, index)) = tally {
+            tally.add(index, &batch);
+        }
         let at = u32::try_from(out.batches.len()).expect("batches of a row group fit in u32");
         for (row, r) in BatchView::new(&batch).records().enumerate() {
             let row = u32::try_from(row).expect("rows of a batch fit in u32");
