@@ -102,6 +102,9 @@ fn header(m: &Manifest) -> String {
             text(&s.tenant),
             text(&s.database)
         );
+        if let Some(schema) = &s.schema_version {
+            let _ = writeln!(o, "read from a data directory (Chroma schema {})", text(schema));
+        }
     }
     if let Some(l) = &m.lineage {
         let _ = writeln!(o, "lineage: {}", text(&l.to_string()));

@@ -1,0 +1,363 @@
+//! `export --from-dir`: the snapshot an HTTP export of a server would write, read from that
+//! server's data directory while it is stopped (no server, nothing written to the directory).
+//!
+//! Per collection: records, documents, uris and metadata come from the metadata segment in
+//! `chroma.sqlite3` ([`db`]); vectors from the vector segment's hnswlib files ([`hnsw`], the id
+//! map in [`pickle`]) with the write-ahead log replayed on top as the server would ([`replay`]).
+//! Pages go through the same snapshot writer as an HTTP export; the manifest comes last.
+//! Formats and how each fact was checked: docs/from-dir.md.
+
+mod db;
+pub mod error;
+mod hnsw;
+mod live;
+mod pickle;
+mod replay;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use self::db::{Collection, Db};
+use self::error::FromDirError;
+use self::replay::{Rules, Slot};
+use crate::chroma::CollectionInfo;
+use crate::error::Result;
+use crate::export::error::preview;
+use crate::progress::Progress;
+use crate::record::{RecordPage, RecordRef, canonical_metadata};
+use crate::snapshot::location::Location;
+use crate::snapshot::outdir::{self, Job};
+use crate::snapshot::store::Store;
+use crate::snapshot::writer::{CollectionWriter, WriterOptions, WrittenCollection};
+use crate::snapshot::{CollectionEntry, Manifest, Source};
+
+/// A validated `export --from-dir`.
+#[derive(Debug, Clone)]
+pub struct FromDirPlan {
+    /// The persist directory (`chroma.sqlite3` and one folder per vector segment).
+    pub dir: PathBuf,
+    pub out: Location,
+    /// Collections to export; empty means all of the tenant's database.
+    pub collections: Vec<String>,
+    pub tenant: String,
+    pub database: String,
+    /// A record without a vector is an error rather than reported and left out.
+    pub strict: bool,
+    /// Read a directory that looks in use (a copy whose server is gone).
+    pub force: bool,
+    pub writer: WriterOptions,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FromDirSummary {
+    pub snapshot: PathBuf,
+    pub manifest_blake3: String,
+    pub source: String,
+    /// The Chroma schema found (newest migration of each kind).
+    pub schema_version: String,
+    pub collections: Vec<CollectionSummary>,
+    pub records: u64,
+    pub bytes: u64,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CollectionSummary {
+    pub name: String,
+    pub records: u64,
+    pub parts: usize,
+    pub bytes: u64,
+    pub seconds: f64,
+    /// Log rows replayed on top of the saved index.
+    pub log_rows: usize,
+    /// Records left out because neither the index nor the log holds their vector.
+    pub missing_vectors: Vec<String>,
+}
+
+const PAGE_ROWS: usize = 1000;
+
+pub fn export_dir(plan: &FromDirPlan, progress: &dyn Progress) -> Result<FromDirSummary> {
+    let started = Instant::now();
+    let dir = std::path::absolute(&plan.dir).unwrap_or_else(|_| plan.dir.clone());
+    let not_dir = |why: String| FromDirError::NotADirectory { dir: dir.clone(), why };
+    if !dir.is_dir() {
+        return Err(not_dir("no such directory".into()).into());
+    }
+    let sqlite = dir.join("chroma.sqlite3");
+    if !sqlite.is_file() {
+        return Err(not_dir("no chroma.sqlite3 in it".into()).into());
+    }
+    match live::in_use(&dir) {
+        Some(why) if !plan.force => return Err(FromDirError::InUse { dir: dir.clone(), why }.into()),
+        Some(why) => tracing::warn!("{}: {why}; reading it anyway (--force)", dir.display()),
+        None => {}
+    }
+    let db = Db::open(&sqlite)?;
+    tracing::info!(
+        "{}: Chroma schema {} ({} server rules)",
+        sqlite.display(),
+        db.schema,
+        if db.rust_server { "1.x" } else { "0.4/0.5" }
+    );
+    let collections = select(&db, plan, &dir)?;
+
+    let store = plan.out.open_store()?;
+    let guard = outdir::prepare_at(&plan.out, &store, Job::Export, Some(&Location::Dir(dir.clone())))?;
+    let mut entries = Vec::new();
+    let mut summaries = Vec::new();
+    for (i, c) in collections.iter().enumerate() {
+        let t = Instant::now();
+        let (entry, log_rows, missing) =
+            export_collection(&db, &dir, plan, &store, c, &format!("parts/{i:04}"), progress)?;
+        summaries.push(CollectionSummary {
+            name: entry.name.clone(),
+            records: entry.count,
+            parts: entry.parts.len(),
+            bytes: entry.parts.iter().map(|p| p.bytes).sum(),
+            seconds: t.elapsed().as_secs_f64(),
+            log_rows,
+            missing_vectors: missing,
+        });
+        entries.push(entry);
+    }
+    let url = format!("file://{}", dir.display());
+    let source = Source {
+        url: url.clone(),
+        api: "none".into(),
+        server_version: Some(if db.rust_server { "1.x" } else { "0.x" }.into()),
+        tenant: plan.tenant.clone(),
+        database: plan.database.clone(),
+        kind: Some("directory".into()),
+        schema_version: Some(db.schema.clone()),
+    };
+    let manifest = Manifest::new(Some(source), entries);
+    let manifest_blake3 = manifest.write_to(store.as_ref())?.to_hex();
+    guard.complete()?;
+    Ok(FromDirSummary {
+        snapshot: PathBuf::from(plan.out.to_string()),
+        manifest_blake3,
+        source: url,
+        schema_version: db.schema.clone(),
+        records: summaries.iter().map(|c| c.records).sum(),
+        bytes: summaries.iter().map(|c| c.bytes).sum(),
+        collections: summaries,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// The named collections (each must exist), or all of the tenant's database, by name.
+fn select(db: &Db, plan: &FromDirPlan, dir: &Path) -> Result<Vec<Collection>> {
+    let all = db.collections(&plan.tenant, &plan.database)?;
+    if plan.collections.is_empty() {
+        return Ok(all);
+    }
+    let mut out: Vec<Collection> = Vec::new();
+    for n in &plan.collections {
+        if out.iter().any(|c| &c.name == n) {
+            continue;
+        }
+        let c = all.iter().find(|c| &c.name == n).ok_or_else(|| FromDirError::NoCollection {
+            dir: dir.to_owned(),
+            name: n.clone(),
+            tenant: plan.tenant.clone(),
+            database: plan.database.clone(),
+        })?;
+        out.push(c.clone());
+    }
+    Ok(out)
+}
+
+/// The vectors of one collection: the saved index, if any, and every id's final slot.
+struct Vectors {
+    index: Option<hnsw::Index>,
+    slots: std::collections::HashMap<String, Slot>,
+    log_rows: usize,
+}
+
+fn load_vectors(db: &Db, dir: &Path, c: &Collection, space: &str) -> Result<Vectors> {
+    let seg_err = |file: PathBuf, why: String| FromDirError::Segment { collection: c.name.clone(), file, why };
+    let cosine = space == "cosine";
+    let Some(seg) = &c.vector_segment else {
+        return Err(FromDirError::Sqlite {
+            file: db.path.clone(),
+            table: Some("segments".into()),
+            why: format!("collection {:?} has no vector segment", c.name),
+        }
+        .into());
+    };
+    let folder = dir.join(&seg.id);
+    let pickle_path = folder.join("index_metadata.pickle");
+    let saved_in_sqlite = if db.rust_server { db.max_seq_id(&seg.id)? } else { None };
+    let id_map = if pickle_path.is_file() {
+        let bytes = std::fs::read(&pickle_path).map_err(|e| seg_err(pickle_path.clone(), e.to_string()))?;
+        Some(
+            pickle::parse(&bytes)
+                .map_err(|why| seg_err(pickle_path.clone(), format!("cannot read the id map: {why}")))?,
+        )
+    } else if !folder.is_dir() && saved_in_sqlite.is_some_and(|s| s > 0) {
+        return Err(seg_err(
+            folder,
+            format!("missing: the index saved up to log row {} is gone", saved_in_sqlite.unwrap_or(0)),
+        )
+        .into());
+    } else if saved_in_sqlite.is_some_and(|s| s > 0) {
+        return Err(seg_err(pickle_path, "missing: the index was saved but its id map is gone".into()).into());
+    } else {
+        None
+    };
+    let (index, saved, after) = match id_map {
+        Some(m) if !m.id_to_label.is_empty() => {
+            let index = hnsw::Index::open(&folder, cosine).map_err(|d| seg_err(d.file, d.why))?;
+            let after = saved_in_sqlite.or(m.max_seq_id).unwrap_or(0);
+            (Some(index), m.id_to_label, after)
+        }
+        Some(m) => (None, Default::default(), saved_in_sqlite.or(m.max_seq_id).unwrap_or(0)),
+        None => (None, Default::default(), saved_in_sqlite.unwrap_or(0)),
+    };
+    let rows = db.log(c, after)?;
+    let log_rows = rows.len();
+    let rules = if db.rust_server {
+        Rules::Rust
+    } else {
+        let from = |m: &crate::record::Metadata| m.get("hnsw:batch_size").and_then(serde_json::Value::as_u64);
+        let batch = from(&seg.metadata).or_else(|| c.metadata.as_ref().and_then(from)).unwrap_or(100);
+        Rules::Python { batch_size: batch as usize }
+    };
+    let replayed = replay::replay(saved, rows, rules, cosine);
+    if !replayed.skipped.is_empty() {
+        tracing::warn!(
+            "collection {:?}: {} log rows without a vector were not applied (seq_id {:?}…), as the server does not",
+            c.name,
+            replayed.skipped.len(),
+            &replayed.skipped[..replayed.skipped.len().min(5)]
+        );
+    }
+    tracing::debug!("collection {:?}: index saved up to log row {after}, {log_rows} rows replayed", c.name);
+    Ok(Vectors { index, slots: replayed.slots, log_rows })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn export_collection(
+    db: &Db,
+    dir: &Path,
+    plan: &FromDirPlan,
+    store: &Arc<dyn Store>,
+    c: &Collection,
+    rel_dir: &str,
+    progress: &dyn Progress,
+) -> Result<(CollectionEntry, usize, Vec<String>)> {
+    let info = CollectionInfo {
+        id: c.id.clone(),
+        name: c.name.clone(),
+        metadata: c.metadata.clone(),
+        configuration: c.configuration.clone(),
+        dimension: c.dimension,
+    };
+    let space = info.space();
+    let Some(meta_seg) = &c.metadata_segment else {
+        return Err(FromDirError::Sqlite {
+            file: db.path.clone(),
+            table: Some("segments".into()),
+            why: format!("collection {:?} has no metadata segment", c.name),
+        }
+        .into());
+    };
+    let total = db.count(meta_seg)?;
+    let vectors = if total > 0 { Some(load_vectors(db, dir, c, &space)?) } else { None };
+    let bar = progress.bar(&c.name, Some(total), "records");
+    let mut writer: Option<CollectionWriter> = None;
+    let mut page = RecordPage::default();
+    let mut missing = Vec::new();
+    let mut vec = Vec::new();
+    let seg_err = |d: hnsw::Damage| FromDirError::Segment { collection: c.name.clone(), file: d.file, why: d.why };
+    let flush = |page: &mut RecordPage, writer: &mut Option<CollectionWriter>| -> Result<()> {
+        if page.is_empty() {
+            return Ok(());
+        }
+        let w = match writer {
+            Some(w) => w,
+            None => writer.insert(CollectionWriter::with_store(store.clone(), rel_dir, page.dim, plan.writer.clone())?),
+        };
+        w.write_page(page)?;
+        bar.inc(page.len() as u64);
+        page.clear();
+        Ok(())
+    };
+    db.records(meta_seg, |r| {
+        vec.clear();
+        let found = match vectors.as_ref().and_then(|v| v.slots.get(&r.id).map(|s| (v, s))) {
+            Some((v, Slot::Index(label))) => match &v.index {
+                Some(index) => index.vector(*label, &mut vec).map_err(seg_err)?,
+                None => false,
+            },
+            Some((_, Slot::Mem(values))) => {
+                vec.extend_from_slice(values);
+                true
+            }
+            None => false,
+        };
+        if !found {
+            missing.push(r.id);
+            return Ok(());
+        }
+        if page.is_empty() && page.dim != vec.len() {
+            if let Some(w) = &writer
+                && w.dim() != vec.len()
+            {
+                let (collection, id, expected) = (c.name.clone(), r.id.clone(), w.dim());
+                return Err(FromDirError::Dimension { collection, id, found: vec.len(), expected }.into());
+            }
+            page.dim = vec.len();
+        } else if page.dim != vec.len() {
+            let (collection, id, expected) = (c.name.clone(), r.id.clone(), page.dim);
+            return Err(FromDirError::Dimension { collection, id, found: vec.len(), expected }.into());
+        }
+        // A 1.x server strips the uri from the metadata after deciding it is not empty: a record
+        // with a uri and no other key comes back with `{}` (measured), on 0.4/0.5 with null.
+        let keep_empty = db.rust_server && r.uri.is_some();
+        let metadata = (!r.metadata.is_empty() || keep_empty).then(|| canonical_metadata(&r.metadata));
+        page.push(RecordRef {
+            id: &r.id,
+            embedding: &vec,
+            document: r.document.as_deref(),
+            uri: r.uri.as_deref(),
+            metadata: metadata.as_deref(),
+        });
+        if page.len() >= PAGE_ROWS {
+            flush(&mut page, &mut writer)?;
+        }
+        Ok(())
+    })?;
+    flush(&mut page, &mut writer)?;
+    bar.finish();
+    if !missing.is_empty() {
+        if plan.strict {
+            return Err(FromDirError::MissingVectors { collection: c.name.clone(), ids: missing }.into());
+        }
+        tracing::warn!(
+            "collection {:?}: {} records left out, their vector is in neither the index nor the log: {}",
+            c.name,
+            missing.len(),
+            preview(&missing)
+        );
+    }
+    let (dimension, written) = match writer {
+        Some(w) => (Some(w.dim()), w.finish()?),
+        None => (c.dimension, WrittenCollection::default()),
+    };
+    let mut entry = CollectionEntry::written(
+        info.name.clone(),
+        info.id.clone(),
+        info.metadata.clone(),
+        info.configuration.clone(),
+        space,
+        dimension,
+        written,
+    );
+    entry.source_count_before = Some(total);
+    entry.source_count_after = Some(total);
+    Ok((entry, vectors.map_or(0, |v| v.log_rows), missing))
+}
