@@ -1,0 +1,180 @@
+//! `export --from-dir` against real directories: a server of each version is seeded (edge cases,
+//! more records than one index sync, then updates, upserts and deletes that only the log holds),
+//! exported over HTTP, stopped, and its directory exported: same settings, same records digests,
+//! same records, every file of the directory unchanged. A running server's directory is refused;
+//! damaged directories fail in one line naming the file, with no manifest; the snapshot loads
+//! into a 1.5.9 server and verifies against it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::export::{ok, snap, snapshot_rows, tmp};
+use crate::harness::{self, Server, V0, V1};
+
+/// blake3 of every file under `dir`, by path.
+fn hashes(dir: &Path) -> BTreeMap<PathBuf, String> {
+    harness::files_under(dir).into_iter().map(|(p, b)| (p, blake3::hash(&b).to_hex().to_string())).collect()
+}
+
+fn manifest(dir: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).expect("manifest")).expect("JSON")
+}
+
+/// Stops `server` keeping its data (the harness's drop removes it at the end of the test).
+fn stop(server: &Server) {
+    let st = Command::new(harness::repo().join("bin/chroma-server"))
+        .args(["stop", &server.pid.to_string()])
+        .status()
+        .expect("run bin/chroma-server stop");
+    assert!(st.success(), "stop {}", server.pid);
+    assert!(!harness::process_alive(server.pid));
+}
+
+/// Seeds a fresh server, exports it over HTTP, stops it; returns (server, data dir, HTTP snapshot).
+fn seeded_and_stopped(version: &'static str, tmp: &Path) -> (Server, PathBuf, PathBuf) {
+    let server = Server::start(version);
+    harness::seed_edge_cases(&server, "e");
+    let churn = harness::run_py(version, "tests/py/seed_churn.py", &[&server.url, "c"]);
+    assert!(churn.contains("\"c_churn_cos\": 2345"), "{churn}");
+    let http = tmp.join("http");
+    ok(&["export", "--from", &server.url, "--out", http.to_str().unwrap(), "--quiet"]);
+    let data = server.dir.join("data");
+    // While the server runs, its directory is refused (exit 2, the hint, no snapshot).
+    let live = tmp.join("live");
+    let out = snap(&["export", "--from-dir", data.to_str().unwrap(), "--out", live.to_str().unwrap(), "--quiet"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{version}: {err}");
+    assert!(err.contains("has chroma.sqlite3 open") || err.contains("open (a server is running"), "{version}: {err}");
+    assert!(err.contains("--force") && !live.join("manifest.json").exists(), "{version}: {err}");
+    stop(&server);
+    (server, data, http)
+}
+
+fn from_dir_equals_http_export(version: &'static str) {
+    let t = tmp();
+    let (_server, data, http) = seeded_and_stopped(version, t.path());
+    let before = hashes(&data);
+    let out = t.path().join("dir");
+    let summary: Value = serde_json::from_str(&ok(&[
+        "export",
+        "--from-dir",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+        "--quiet",
+        "--strict",
+    ]))
+    .expect("summary JSON");
+    assert_eq!(hashes(&data), before, "{version}: a file of the data directory changed");
+    assert!(summary["records"].as_u64().unwrap() > 5000, "{summary}");
+
+    let (a, b) = (manifest(&http), manifest(&out));
+    let source = &b["source"];
+    assert_eq!(source["kind"], "directory");
+    let schema = source["schema_version"].as_str().unwrap();
+    assert!(schema.starts_with("sysdb "), "{schema}");
+    assert_eq!(source["url"], format!("file://{}", data.display()));
+    let names = |m: &Value| m["collections"].as_array().unwrap().iter().map(|c| c["name"].clone()).collect::<Vec<_>>();
+    assert_eq!(names(&a), names(&b));
+    for (x, y) in a["collections"].as_array().unwrap().iter().zip(b["collections"].as_array().unwrap()) {
+        let name = x["name"].as_str().unwrap();
+        for key in ["id", "metadata", "configuration", "space", "dimension", "count", "records_digest"] {
+            assert_eq!(x[key], y[key], "{version} {name}: {key}");
+        }
+        assert_eq!(snapshot_rows(&http, name), snapshot_rows(&out, name), "{version} {name}: records");
+    }
+    // The log mattered: the churn collections replayed rows after the last index sync.
+    let churn = summary["collections"].as_array().unwrap().iter().find(|c| c["name"] == "c_churn_cos").unwrap();
+    assert!(churn["log_rows"].as_u64().unwrap() > 300, "{churn}");
+    ok(&["verify", out.to_str().unwrap()]);
+
+    // Loaded into a 1.5.9 server, it verifies against it.
+    let target = harness::shared(V1);
+    let prefix = harness::unique("fromdir");
+    let mut args =
+        vec!["load".to_string(), out.to_str().unwrap().into(), "--to".into(), target.url.clone(), "--quiet".into()];
+    let mut verify = vec!["verify".to_string(), out.to_str().unwrap().into(), "--against".into(), target.url.clone()];
+    for name in ["c_churn_cos", "c_churn_l2", "e_unicode", "e_scalars"] {
+        for a in [&mut args, &mut verify] {
+            a.extend(["--collection".into(), format!("{name}={prefix}_{name}")]);
+        }
+    }
+    ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    ok(&verify.iter().map(String::as_str).collect::<Vec<_>>());
+}
+
+#[test]
+fn from_dir_equals_http_export_1_5_9() {
+    from_dir_equals_http_export(V1);
+}
+
+#[test]
+fn from_dir_equals_http_export_0_4_24() {
+    from_dir_equals_http_export(V0);
+}
+
+/// One damaged copy of a stopped 1.5.9 directory per case: exit 2, one line naming the file,
+/// no manifest.
+#[test]
+fn from_dir_damaged_inputs_fail_in_one_line() {
+    let t = tmp();
+    let server = Server::start(V1);
+    harness::run_py(V1, "tests/py/seed_churn.py", &[&server.url, "c", "1200"]);
+    stop(&server);
+    let data = server.dir.join("data");
+    // The vector segment whose index was saved (it holds the id map).
+    let seg = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.join("index_metadata.pickle").exists())
+        .expect("a saved index");
+    let seg_name = seg.file_name().unwrap().to_owned();
+    type Damage = fn(&Path, &Path);
+    let cases: [(&str, Damage, &str); 4] = [
+        (
+            "truncated",
+            |d, s| {
+                let f = d.join(s).join("data_level0.bin");
+                let len = std::fs::metadata(&f).unwrap().len();
+                std::fs::OpenOptions::new().write(true).open(&f).unwrap().set_len(len / 2).unwrap();
+            },
+            "data_level0.bin",
+        ),
+        ("no-segment", |d, s| std::fs::remove_dir_all(d.join(s)).unwrap(), "missing"),
+        (
+            "corrupt-sqlite",
+            |d, _| {
+                let f = d.join("chroma.sqlite3");
+                let mut b = std::fs::read(&f).unwrap();
+                b[..100].fill(0x5a);
+                std::fs::write(&f, b).unwrap();
+            },
+            "chroma.sqlite3",
+        ),
+        (
+            "unknown-schema",
+            |d, _| {
+                let c = rusqlite::Connection::open(d.join("chroma.sqlite3")).unwrap();
+                c.execute("INSERT INTO migrations VALUES ('metadb', 99, 'x.sql', '', '')", []).unwrap();
+            },
+            "unknown Chroma schema version",
+        ),
+    ];
+    for (name, damage, expect) in cases {
+        let copy = t.path().join(name);
+        crate::support::copy_dir(&data, &copy);
+        damage(&copy, Path::new(&seg_name));
+        let out = t.path().join(format!("{name}-snap"));
+        let o = snap(&["export", "--from-dir", copy.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{name}: {err}");
+        let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{name}: {err}");
+        assert!(lines[0].contains(expect), "{name}: {err}");
+        assert!(!out.join("manifest.json").exists(), "{name}: a manifest was written");
+    }
+}
