@@ -334,11 +334,10 @@ fn with_arrays(
         arrays.next();
     }
     while let Some((_, key, v)) = arrays.next_if(|(a, _, _)| *a == id) {
-        if let Some(v) = v {
-            match rec.metadata.entry(key).or_insert_with(|| Value::Array(Vec::new())) {
-                Value::Array(items) => items.push(v),
-                _ => {}
-            }
+        if let Some(v) = v
+            && let Value::Array(items) = rec.metadata.entry(key).or_insert_with(|| Value::Array(Vec::new()))
+        {
+            items.push(v);
         }
     }
     rec

@@ -112,7 +112,7 @@ impl Parser<'_> {
         Ok(items)
     }
     fn set_items(&mut self, items: Vec<Val>) -> Result<(), String> {
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             return Err("odd number of dict items".into());
         }
         let Some(Val::Dict(d)) = self.stack.last_mut() else { return Err("SETITEMS without a dict".into()) };

@@ -93,9 +93,7 @@ pub fn replay(
             for r in rows {
                 match (r.op, r.vector) {
                     (Op::Add, Some(v)) => {
-                        if !slots.contains_key(&r.id) {
-                            slots.insert(r.id, stored(v));
-                        }
+                        slots.entry(r.id).or_insert_with(|| stored(v));
                     }
                     (Op::Update, Some(v)) => {
                         if let Some(s) = slots.get_mut(&r.id) {
