@@ -23,6 +23,8 @@ pub struct Db {
     pub schema: String,
     /// `metadb` ≥ 5: written by a 1.x (Rust) server.
     pub rust_server: bool,
+    /// `embeddings_queue` ≥ 2 (0.5.6+): the log is pruned, batches count log rows.
+    pub log_purged: bool,
 }
 
 /// One collection as the directory holds it.
@@ -76,7 +78,7 @@ impl Db {
         let uri = format!("file:{}?mode=ro&immutable=1", uri_path(path));
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(&uri, flags).map_err(|e| bad(e.to_string()))?;
-        let mut db = Self { conn, path: path.to_owned(), schema: String::new(), rust_server: false };
+        let mut db = Self { conn, path: path.to_owned(), schema: String::new(), rust_server: false, log_purged: false };
         let versions: Vec<(String, i64)> =
             db.query("migrations", "SELECT dir, MAX(version) FROM migrations GROUP BY dir ORDER BY dir", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
@@ -106,6 +108,7 @@ impl Db {
             });
         }
         db.rust_server = versions.iter().any(|(d, v)| d == "metadb" && *v >= 5);
+        db.log_purged = versions.iter().any(|(d, v)| d == "embeddings_queue" && *v >= 2);
         db.schema = parts.join(", ");
         Ok(db)
     }

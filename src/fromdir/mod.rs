@@ -103,6 +103,13 @@ pub fn export_dir(plan: &FromDirPlan, progress: &dyn Progress) -> Result<FromDir
         if db.rust_server { "1.x" } else { "0.4/0.5" }
     );
     let collections = select(&db, plan, &dir)?;
+    let py = written_by_python(&db, &dir, &collections);
+    if py && db.rust_server {
+        tracing::warn!(
+            "{}: migrated by a 1.x server but its indexes were saved by 0.4/0.5 (an upgrade that did not finish?): reading it by the 0.4/0.5 rules",
+            dir.display()
+        );
+    }
 
     let store = plan.out.open_store()?;
     let guard = outdir::prepare_at(&plan.out, &store, Job::Export, Some(&Location::Dir(dir.clone())))?;
@@ -111,7 +118,7 @@ pub fn export_dir(plan: &FromDirPlan, progress: &dyn Progress) -> Result<FromDir
     for (i, c) in collections.iter().enumerate() {
         let t = Instant::now();
         let (entry, log_rows, missing) =
-            export_collection(&db, &dir, plan, &store, c, &format!("parts/{i:04}"), progress)?;
+            export_collection(&db, py, &dir, plan, &store, c, &format!("parts/{i:04}"), progress)?;
         summaries.push(CollectionSummary {
             name: entry.name.clone(),
             records: entry.count,
@@ -127,7 +134,7 @@ pub fn export_dir(plan: &FromDirPlan, progress: &dyn Progress) -> Result<FromDir
     let source = Source {
         url: url.clone(),
         api: "none".into(),
-        server_version: Some(if db.rust_server { "1.x" } else { "0.x" }.into()),
+        server_version: Some(if py { "0.x" } else { "1.x" }.into()),
         tenant: plan.tenant.clone(),
         database: plan.database.clone(),
         kind: Some("directory".into()),
@@ -177,7 +184,28 @@ struct Vectors {
     log_rows: usize,
 }
 
-fn load_vectors(db: &Db, dir: &Path, c: &Collection, space: &str) -> Result<Vectors> {
+/// Whether the records were written under a 0.4/0.5 server's rules: a directory whose schema is
+/// older than 1.x, or one a 1.x server migrated whose saved id maps are all still 0.4/0.5 objects
+/// (an upgrade that failed before the new server saved anything).
+fn written_by_python(db: &Db, dir: &Path, collections: &[Collection]) -> bool {
+    if !db.rust_server {
+        return true;
+    }
+    let mut legacy = false;
+    for c in collections {
+        let Some(seg) = &c.vector_segment else { continue };
+        let Ok(bytes) = std::fs::read(dir.join(&seg.id).join("index_metadata.pickle")) else { continue };
+        let head = &bytes[..bytes.len().min(256)];
+        if head.windows(14).any(|w| w == b"PersistentData") {
+            legacy = true;
+        } else {
+            return false;
+        }
+    }
+    legacy
+}
+
+fn load_vectors(db: &Db, py: bool, dir: &Path, c: &Collection, space: &str) -> Result<Vectors> {
     let seg_err = |file: PathBuf, why: String| FromDirError::Segment { collection: c.name.clone(), file, why };
     let cosine = space == "cosine";
     let Some(seg) = &c.vector_segment else {
@@ -190,7 +218,8 @@ fn load_vectors(db: &Db, dir: &Path, c: &Collection, space: &str) -> Result<Vect
     };
     let folder = dir.join(&seg.id);
     let pickle_path = folder.join("index_metadata.pickle");
-    let saved_in_sqlite = if db.rust_server { db.max_seq_id(&seg.id)? } else { None };
+    // 1.x and 0.5.6+ keep the index's position in `max_seq_id`; 0.4–0.5.5 only in the pickle.
+    let saved_in_sqlite = db.max_seq_id(&seg.id)?;
     let id_map = if pickle_path.is_file() {
         let bytes = std::fs::read(&pickle_path).map_err(|e| seg_err(pickle_path.clone(), e.to_string()))?;
         Some(
@@ -208,6 +237,12 @@ fn load_vectors(db: &Db, dir: &Path, c: &Collection, space: &str) -> Result<Vect
     } else {
         None
     };
+    // The rules of the server that last saved the index: a 0.4/0.5 id map in a directory a 1.x
+    // server has migrated since (an upgrade that failed) was written under the batch rules.
+    let python_rules = match &id_map {
+        Some(m) => m.legacy_object,
+        None => py,
+    };
     let (index, saved, after) = match id_map {
         Some(m) if !m.id_to_label.is_empty() => {
             let index = hnsw::Index::open(&folder, cosine).map_err(|d| seg_err(d.file, d.why))?;
@@ -219,12 +254,12 @@ fn load_vectors(db: &Db, dir: &Path, c: &Collection, space: &str) -> Result<Vect
     };
     let rows = db.log(c, after)?;
     let log_rows = rows.len();
-    let rules = if db.rust_server {
+    let rules = if !python_rules {
         Rules::Rust
     } else {
         let from = |m: &crate::record::Metadata| m.get("hnsw:batch_size").and_then(serde_json::Value::as_u64);
         let batch = from(&seg.metadata).or_else(|| c.metadata.as_ref().and_then(from)).unwrap_or(100);
-        Rules::Python { batch_size: batch as usize }
+        Rules::Python { batch_size: batch as usize, count_rows: db.log_purged }
     };
     let replayed = replay::replay(saved, rows, rules, cosine);
     if !replayed.skipped.is_empty() {
@@ -242,6 +277,7 @@ fn load_vectors(db: &Db, dir: &Path, c: &Collection, space: &str) -> Result<Vect
 #[allow(clippy::too_many_arguments)]
 fn export_collection(
     db: &Db,
+    py: bool,
     dir: &Path,
     plan: &FromDirPlan,
     store: &Arc<dyn Store>,
@@ -266,7 +302,7 @@ fn export_collection(
         .into());
     };
     let total = db.count(meta_seg)?;
-    let vectors = if total > 0 { Some(load_vectors(db, dir, c, &space)?) } else { None };
+    let vectors = if total > 0 { Some(load_vectors(db, py, dir, c, &space)?) } else { None };
     let bar = progress.bar(&c.name, Some(total), "records");
     let mut writer: Option<CollectionWriter> = None;
     let mut page = RecordPage::default();
@@ -317,7 +353,7 @@ fn export_collection(
         }
         // A 1.x server strips the uri from the metadata after deciding it is not empty: a record
         // with a uri and no other key comes back with `{}` (measured), on 0.4/0.5 with null.
-        let keep_empty = db.rust_server && r.uri.is_some();
+        let keep_empty = !py && r.uri.is_some();
         let metadata = (!r.metadata.is_empty() || keep_empty).then(|| canonical_metadata(&r.metadata));
         page.push(RecordRef {
             id: &r.id,

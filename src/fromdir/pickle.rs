@@ -15,6 +15,9 @@ pub struct IdMap {
     /// The last log row applied to the saved index (0.4/0.5; 1.x keeps it in SQLite).
     pub max_seq_id: Option<u64>,
     pub total_elements_added: u64,
+    /// A `PersistentData` object: the index was last saved by a 0.4/0.5 server (also in a
+    /// directory a 1.x server has migrated since).
+    pub legacy_object: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -37,15 +40,15 @@ const CLASS: &str = "chromadb.segment.impl.vector.local_persistent_hnsw Persiste
 pub fn parse(bytes: &[u8]) -> Result<IdMap, String> {
     let mut p = Parser { b: bytes, pos: 0, stack: Vec::new(), memo: HashMap::new() };
     let top = p.run()?;
-    let fields = match top {
-        Val::Dict(d) => d,
+    let (fields, legacy_object) = match top {
+        Val::Dict(d) => (d, false),
         Val::Object(state) => match *state {
-            Val::Dict(d) => d,
+            Val::Dict(d) => (d, true),
             _ => return Err("the PersistentData state is not a dict".into()),
         },
         _ => return Err("the top object is neither a dict nor a PersistentData".into()),
     };
-    let mut out = IdMap::default();
+    let mut out = IdMap { legacy_object, ..IdMap::default() };
     let mut seen_map = false;
     for (k, v) in fields {
         let Val::Str(k) = k else { continue };
@@ -264,6 +267,7 @@ mod tests {
         assert_eq!(m.id_to_label.get("a"), Some(&1));
         assert_eq!(m.id_to_label.get("b"), Some(&300));
         assert_eq!(m.max_seq_id, None);
+        assert!(!m.legacy_object);
     }
 
     #[test]

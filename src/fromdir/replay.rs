@@ -6,10 +6,11 @@
 //! docs/from-dir.md):
 //! - 1.x (Rust, `local_hnsw.rs`): every row goes into the in-memory index at once. Add only a new
 //!   id, update only a present one, upsert either, delete a present one.
-//! - 0.4/0.5 (Python, `local_persistent_hnsw.py` + `batch.py`): rows gather in a batch of
-//!   `hnsw:batch_size` distinct ids (default 100) whose vectors are served raw from a brute-force
-//!   buffer; a full batch goes into the index. An add of an id present in the index or the buffer
-//!   is ignored, as is an update of an absent one.
+//! - 0.4/0.5 (Python, `local_persistent_hnsw.py` + `batch.py`): rows gather in a batch whose
+//!   vectors are served raw from a brute-force buffer; a full batch goes into the index. A batch
+//!   is full at `hnsw:batch_size` (default 100) distinct ids up to 0.5.5, at that many log rows
+//!   since 0.5.6. An add of an id present in the index or the buffer is ignored (since 0.5.5 not
+//!   when the id's delete is pending in the batch), as is an update of an absent one.
 //!
 //! Vectors that reached the index come back from `get` through hnswlib's normalisation when the
 //! space is cosine ([`super::hnsw::round_trip`]).
@@ -62,8 +63,9 @@ pub enum Slot {
 pub enum Rules {
     /// 1.x: every row applied at once.
     Rust,
-    /// 0.4/0.5: batches of `batch_size` distinct ids.
-    Python { batch_size: usize },
+    /// 0.4/0.5: batches of `batch_size` distinct ids (up to 0.5.5) or log rows (0.5.6+, which
+    /// also re-adds an id whose delete is pending).
+    Python { batch_size: usize, count_rows: bool },
 }
 
 /// The final vector of every id the vector segment holds, plus the rows the server refused.
@@ -111,10 +113,13 @@ pub fn replay(
                 }
             }
         }
-        Rules::Python { batch_size } => {
+        Rules::Python { batch_size, count_rows } => {
             let mut b = Batch::default();
+            let mut since_batch = 0usize;
             for r in rows {
+                since_batch += 1;
                 let in_index = slots.contains_key(&r.id) || b.buffer.contains_key(&r.id);
+                let pending_delete = count_rows && b.deleted.contains(&r.id);
                 match (r.op, r.vector) {
                     (Op::Delete, _) => {
                         if in_index {
@@ -127,7 +132,7 @@ pub fn replay(
                         }
                     }
                     (Op::Add, Some(v)) => {
-                        if !in_index {
+                        if !in_index || pending_delete {
                             b.write(r.id, v, r.op, false);
                         }
                     }
@@ -135,7 +140,9 @@ pub fn replay(
                     (Op::Update, None) => {}
                     (Op::Add | Op::Upsert, None) => skipped.push(r.seq_id),
                 }
-                if b.len() >= batch_size.max(1) {
+                let full = if count_rows { since_batch } else { b.len() };
+                if full >= batch_size.max(1) {
+                    since_batch = 0;
                     for id in b.deleted.drain() {
                         slots.remove(&id);
                     }
@@ -238,8 +245,25 @@ mod tests {
     fn python_rules_ignore_a_re_add_in_the_same_batch() {
         let saved = HashMap::from([("a".to_owned(), 1)]);
         let rows = vec![row(1, Op::Delete, "a", None), row(2, Op::Add, "a", Some(6.0))];
-        let r = replay(saved, rows, Rules::Python { batch_size: 100 }, false);
+        let r = replay(saved.clone(), rows.clone(), Rules::Python { batch_size: 100, count_rows: false }, false);
         // The delete is pending in the batch; the add saw "a" in the index and was ignored.
         assert!(!r.slots.contains_key("a"));
+        // Since 0.5.5 the add goes through.
+        let r = replay(saved, rows, Rules::Python { batch_size: 100, count_rows: true }, false);
+        assert_eq!(r.slots["a"], Slot::Mem(vec![6.0, 1.0]));
+    }
+
+    #[test]
+    fn python_batches_by_ids_or_by_rows() {
+        // Three rows on one id: one distinct id (no batch of 2 is full) or three rows (full at 2).
+        let rows =
+            vec![row(1, Op::Add, "a", Some(1.0)), row(2, Op::Update, "a", Some(2.0)), row(3, Op::Add, "b", Some(3.0))];
+        let by_ids = replay(HashMap::new(), rows.clone(), Rules::Python { batch_size: 3, count_rows: false }, true);
+        let by_rows = replay(HashMap::new(), rows, Rules::Python { batch_size: 2, count_rows: true }, true);
+        // Pending (raw) vs applied (through the cosine round trip): [2, 1] has length √5.
+        assert_eq!(by_ids.slots["a"], Slot::Mem(vec![2.0, 1.0]));
+        let mut trip = vec![2.0f32, 1.0];
+        round_trip(&mut trip);
+        assert_eq!(by_rows.slots["a"], Slot::Mem(trip));
     }
 }
