@@ -3,7 +3,8 @@
 //! exported over HTTP, stopped, and its directory exported: same settings, same records digests,
 //! same records, every file of the directory unchanged. A running server's directory is refused;
 //! damaged directories fail in one line naming the file, with no manifest; the snapshot loads
-//! into a 1.5.9 server and verifies against it.
+//! into a 1.5.9 server and verifies against it. A 0.5.23 directory, also after a 1.5.9 server
+//! migrated it and then failed (the bricked upgrade), gives the 0.5.23 server's HTTP export.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,7 +13,7 @@ use std::process::Command;
 use serde_json::Value;
 
 use crate::export::{ok, snap, snapshot_rows, tmp};
-use crate::harness::{self, Server, V0, V1};
+use crate::harness::{self, Server, V0, V1, V05};
 
 /// blake3 of every file under `dir`, by path.
 fn hashes(dir: &Path) -> BTreeMap<PathBuf, String> {
@@ -53,11 +54,10 @@ fn seeded_and_stopped(version: &'static str, tmp: &Path) -> (Server, PathBuf, Pa
     (server, data, http)
 }
 
-fn from_dir_equals_http_export(version: &'static str) {
-    let t = tmp();
-    let (_server, data, http) = seeded_and_stopped(version, t.path());
-    let before = hashes(&data);
-    let out = t.path().join("dir");
+/// Exports `data` with `--from-dir --strict` into `out` (files of `data` unchanged) and checks
+/// that it holds what the HTTP export `http` holds; returns the summary.
+fn export_and_compare(version: &str, data: &Path, http: &Path, out: &Path) -> Value {
+    let before = hashes(data);
     let summary: Value = serde_json::from_str(&ok(&[
         "export",
         "--from-dir",
@@ -69,10 +69,10 @@ fn from_dir_equals_http_export(version: &'static str) {
         "--strict",
     ]))
     .expect("summary JSON");
-    assert_eq!(hashes(&data), before, "{version}: a file of the data directory changed");
+    assert_eq!(hashes(data), before, "{version}: a file of the data directory changed");
     assert!(summary["records"].as_u64().unwrap() > 5000, "{summary}");
 
-    let (a, b) = (manifest(&http), manifest(&out));
+    let (a, b) = (manifest(http), manifest(out));
     let source = &b["source"];
     assert_eq!(source["kind"], "directory");
     let schema = source["schema_version"].as_str().unwrap();
@@ -85,12 +85,20 @@ fn from_dir_equals_http_export(version: &'static str) {
         for key in ["id", "metadata", "configuration", "space", "dimension", "count", "records_digest"] {
             assert_eq!(x[key], y[key], "{version} {name}: {key}");
         }
-        assert_eq!(snapshot_rows(&http, name), snapshot_rows(&out, name), "{version} {name}: records");
+        assert_eq!(snapshot_rows(http, name), snapshot_rows(out, name), "{version} {name}: records");
     }
     // The log mattered: the churn collections replayed rows after the last index sync.
     let churn = summary["collections"].as_array().unwrap().iter().find(|c| c["name"] == "c_churn_cos").unwrap();
     assert!(churn["log_rows"].as_u64().unwrap() > 300, "{churn}");
     ok(&["verify", out.to_str().unwrap()]);
+    summary
+}
+
+fn from_dir_equals_http_export(version: &'static str) {
+    let t = tmp();
+    let (_server, data, http) = seeded_and_stopped(version, t.path());
+    let out = t.path().join("dir");
+    export_and_compare(version, &data, &http, &out);
 
     // Loaded into a 1.5.9 server, it verifies against it.
     let target = harness::shared(V1);
@@ -115,6 +123,39 @@ fn from_dir_equals_http_export_1_5_9() {
 #[test]
 fn from_dir_equals_http_export_0_4_24() {
     from_dir_equals_http_export(V0);
+}
+
+/// 0.5.23 (batches counted in log rows, the log pruned), then the bricked upgrade: a copy of its
+/// directory opened by 1.5.9, which migrates it and then fails ("backfill request to
+/// compactor"), still gives what the 0.5.23 server exported.
+#[test]
+fn from_dir_of_0_5_23_and_of_its_bricked_upgrade() {
+    let t = tmp();
+    let (_server, data, http) = seeded_and_stopped(V05, t.path());
+    export_and_compare(V05, &data, &http, &t.path().join("dir"));
+
+    let upgraded = t.path().join("upgraded");
+    crate::support::copy_dir(&data, &upgraded.join("data"));
+    let new = Server::start_args(V1, &["--dir", upgraded.to_str().unwrap()]);
+    let list = "/api/v2/tenants/default_tenant/databases/default_database/collections";
+    let (status, body) = new.get(list);
+    assert_eq!(status, 200, "{body}");
+    let ids: Vec<String> = serde_json::from_str::<Value>(&body)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .collect();
+    let failed = ids.iter().filter(|id| new.get(&format!("{list}/{id}/count")).0 == 500).count();
+    assert!(failed > 0, "the 1.5.9 server read the 0.5.23 directory without failing: the bricked case is gone");
+    stop(&new);
+    let data = upgraded.join("data");
+    let bricked = t.path().join("bricked");
+    export_and_compare(V05, &data, &http, &bricked);
+    let source = &manifest(&bricked)["source"];
+    assert!(source["schema_version"].as_str().unwrap().starts_with("sysdb 10"), "migrated by 1.5.9: {source}");
+    assert_eq!(source["server_version"], "0.x", "read by the rules of the server that wrote it: {source}");
 }
 
 /// One damaged copy of a stopped 1.5.9 directory per case: exit 2, one line naming the file,
