@@ -289,6 +289,19 @@ impl Db {
         run(&mut f)
     }
 
+    /// How many log rows of a collection lie after `after`.
+    pub fn log_len(&self, c: &Collection, after: u64) -> Result<u64, FromDirError> {
+        let topic = c.topic.clone().unwrap_or_default();
+        let pattern = format!("%/{}", c.id);
+        let n: Vec<i64> = self.query(
+            "embeddings_queue",
+            "SELECT COUNT(*) FROM embeddings_queue WHERE (topic = ?1 OR topic LIKE ?2) AND seq_id > ?3",
+            rusqlite::params![topic, pattern, after as i64],
+            |r| r.get(0),
+        )?;
+        Ok(n.first().copied().unwrap_or(0) as u64)
+    }
+
     /// The log rows of a collection after `after`, in `seq_id` order.
     pub fn log(&self, c: &Collection, after: u64) -> Result<Vec<LogRow>, FromDirError> {
         let table = "embeddings_queue";

@@ -302,6 +302,26 @@ fn export_collection(
         .into());
     };
     let total = db.count(meta_seg)?;
+    // The metadata segment applies the log as it is written; rows after its position were
+    // written but never applied (a server killed between the two): their documents and
+    // metadata are not in the table this reads, and the server would apply them on restart.
+    let meta_pos = db.max_seq_id(meta_seg)?.unwrap_or(0);
+    let unapplied = db.log_len(c, meta_pos)?;
+    if unapplied > 0 {
+        let why = format!(
+            "{unapplied} log rows after log row {meta_pos}, where the metadata segment stopped, were never applied to it; \
+             their records' documents and metadata are not read (start a server on a copy to apply them)"
+        );
+        if plan.strict {
+            return Err(FromDirError::Sqlite {
+                file: db.path.clone(),
+                table: Some("embeddings_queue".into()),
+                why: format!("collection {:?}: {why}; --strict: no snapshot written", c.name),
+            }
+            .into());
+        }
+        tracing::warn!("collection {:?}: {why}", c.name);
+    }
     let vectors = if total > 0 { Some(load_vectors(db, py, dir, c, &space)?) } else { None };
     let bar = progress.bar(&c.name, Some(total), "records");
     let mut writer: Option<CollectionWriter> = None;

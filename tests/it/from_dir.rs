@@ -218,4 +218,29 @@ fn from_dir_damaged_inputs_fail_in_one_line() {
         assert!(lines[0].contains(expect), "{name}: {err}");
         assert!(!out.join("manifest.json").exists(), "{name}: a manifest was written");
     }
+
+    // Log rows the metadata segment never applied (its position moved back, as when a server is
+    // killed between writing the log and applying it) are reported, and refused under --strict.
+    let lag = t.path().join("lagging");
+    crate::support::copy_dir(&data, &lag);
+    let c = rusqlite::Connection::open(lag.join("chroma.sqlite3")).unwrap();
+    let moved = c
+        .execute(
+            "UPDATE max_seq_id SET seq_id = seq_id - 5 WHERE segment_id IN (SELECT s.id FROM segments s \
+             JOIN collections c ON c.id = s.collection WHERE c.name = 'c_churn_l2' AND s.scope = 'METADATA')",
+            [],
+        )
+        .unwrap();
+    assert_eq!(moved, 1);
+    drop(c);
+    let out = t.path().join("lagging-snap");
+    let o = snap(&["export", "--from-dir", lag.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("c_churn_l2") && err.contains("5 log rows") && err.contains("never applied"), "{err}");
+    let out = t.path().join("lagging-strict");
+    let o =
+        snap(&["export", "--from-dir", lag.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet", "--strict"]);
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!out.join("manifest.json").exists());
 }
