@@ -91,6 +91,11 @@ fn export_and_compare(version: &str, data: &Path, http: &Path, out: &Path) -> Va
     let churn = summary["collections"].as_array().unwrap().iter().find(|c| c["name"] == "c_churn_cos").unwrap();
     assert!(churn["log_rows"].as_u64().unwrap() > 300, "{churn}");
     ok(&["verify", out.to_str().unwrap()]);
+    let shown = ok(&["inspect", out.to_str().unwrap()]);
+    assert!(
+        shown.contains(&format!("source: the data directory file://{} (Chroma schema {schema}", data.display())),
+        "{shown}"
+    );
     summary
 }
 
