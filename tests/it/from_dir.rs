@@ -39,7 +39,7 @@ fn seeded_and_stopped(version: &'static str, tmp: &Path) -> (Server, PathBuf, Pa
     let server = Server::start(version);
     harness::seed_edge_cases(&server, "e");
     let churn = harness::run_py(version, "tests/py/seed_churn.py", &[&server.url, "c"]);
-    assert!(churn.contains("\"c_churn_cos\": 2345"), "{churn}");
+    assert!(churn.contains("\"c_churn_cos\": 3443"), "{churn}");
     let http = tmp.join("http");
     ok(&["export", "--from", &server.url, "--out", http.to_str().unwrap(), "--quiet"]);
     let data = server.dir.join("data");

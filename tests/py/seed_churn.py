@@ -3,11 +3,14 @@
 Why: a stopped server's directory keeps records indexed at the last HNSW sync in the segment's
 files and everything written after it only in the `embeddings_queue` table. This seeder writes
 more records than one sync (default `sync_threshold` 1,000) into an l2 and a cosine collection,
-then updates, upserts, deletes, re-adds a deleted id and changes metadata only, so that a reader
-of the directory must replay the log exactly as the server does. Written with Chroma's own client
+then updates, upserts, deletes, re-adds a deleted id and changes metadata only; then adds 1,100
+more (so another sync saves those changes into the index: elements marked deleted, vectors
+replaced in place) and changes a few records again after that sync. A reader of the directory
+must read the saved index and replay the log exactly as the server does. Written with Chroma's own client
 (works with the chromadb 1.5.9 and 0.4.24 clients), independent of the code under test.
 
-Usage: python tests/py/seed_churn.py URL PREFIX [N]   (N records added first, default 2,345)
+Usage: python tests/py/seed_churn.py URL PREFIX [N]   (N records added first, default 2,345;
+1,098 more are left at the end)
 Prints a JSON object {collection_name: count} on stdout. Deterministic for a given client version.
 """
 
@@ -80,6 +83,15 @@ def churn(client, name, space, dim, n, seed):
         col.add(ids=[ids[200]], embeddings=[emb(rng, dim)], documents=["re-added"])
     # ...and an add of an existing id, which changes nothing.
     col.add(ids=[ids[300]], embeddings=[emb(rng, dim)], documents=["ignored"])
+    # More records than one sync, so the changes above reach the saved index...
+    more = [f"m{i:05d}" for i in range(1100)]
+    for start in range(0, len(more), 100):
+        chunk = more[start : start + 100]
+        col.add(ids=chunk, embeddings=[emb(rng, dim) for _ in chunk], documents=[f"m {i}" for i in chunk])
+    # ...and a few changes after it, including to records the saved index holds.
+    col.delete(ids=["m00001", "m00002", ids[400]])
+    col.update(ids=["m00003", ids[401]], embeddings=[emb(rng, dim), emb(rng, dim)])
+    col.upsert(ids=["z1"], embeddings=[emb(rng, dim)], metadatas=[{"z": True}])
     return col
 
 
