@@ -170,10 +170,10 @@ fn render_dir(s: &FromDirSummary) -> String {
         "collection", "records", "parts", "bytes", "log rows", "seconds"
     );
     for c in &s.collections {
-        let flag = if c.missing_vectors.is_empty() {
+        let flag = if c.missing_vectors == 0 {
             String::new()
         } else {
-            format!("  {} RECORDS WITHOUT A VECTOR LEFT OUT", c.missing_vectors.len())
+            format!("  {} RECORDS WITHOUT A VECTOR LEFT OUT", c.missing_vectors)
         };
         let _ = writeln!(
             o,

@@ -76,10 +76,14 @@ pub struct CollectionSummary {
     /// Log rows replayed on top of the saved index.
     pub log_rows: usize,
     /// Records left out because neither the index nor the log holds their vector.
-    pub missing_vectors: Vec<String>,
+    pub missing_vectors: u64,
+    /// The first [`MISSING_IDS_SHOWN`] of their ids (every one is in the log at debug level).
+    pub missing_ids: Vec<String>,
 }
 
 const PAGE_ROWS: usize = 1000;
+/// Ids of records without a vector listed in the summary, per collection.
+pub const MISSING_IDS_SHOWN: usize = 1000;
 
 pub fn export_dir(plan: &FromDirPlan, progress: &dyn Progress) -> Result<FromDirSummary> {
     let started = Instant::now();
@@ -128,7 +132,8 @@ pub fn export_dir(plan: &FromDirPlan, progress: &dyn Progress) -> Result<FromDir
             bytes: entry.parts.iter().map(|p| p.bytes).sum(),
             seconds: t.elapsed().as_secs_f64(),
             log_rows,
-            missing_vectors: missing,
+            missing_vectors: missing.len() as u64,
+            missing_ids: missing.into_iter().take(MISSING_IDS_SHOWN).collect(),
         });
         entries.push(entry);
     }
@@ -298,6 +303,7 @@ fn export_collection(
         if plan.strict {
             return Err(FromDirError::MissingVectors { collection: c.name.clone(), ids: missing }.into());
         }
+        tracing::debug!("collection {:?}: every record left out without a vector: {:?}", c.name, missing);
         tracing::warn!(
             "collection {:?}: {} records left out, their vector is in neither the index nor the log: {}",
             c.name,

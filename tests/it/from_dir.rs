@@ -248,4 +248,44 @@ fn from_dir_damaged_inputs_fail_in_one_line() {
         snap(&["export", "--from-dir", lag.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet", "--strict"]);
     assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(!out.join("manifest.json").exists());
+
+    // Vectors in neither the index nor the log (the log rows after the index's position lost):
+    // those records are left out, counted and named; --strict refuses.
+    let lost = t.path().join("lost");
+    crate::support::copy_dir(&data, &lost);
+    let c = rusqlite::Connection::open(lost.join("chroma.sqlite3")).unwrap();
+    let removed = c
+        .execute(
+            "WITH c AS (SELECT id FROM collections WHERE name = 'c_churn_l2'), \
+             v AS (SELECT m.seq_id FROM max_seq_id m JOIN segments s ON s.id = m.segment_id \
+                   WHERE s.collection = (SELECT id FROM c) AND s.scope = 'VECTOR') \
+             DELETE FROM embeddings_queue WHERE vector IS NOT NULL AND id LIKE 'm%' \
+             AND topic LIKE '%/' || (SELECT id FROM c) AND seq_id > (SELECT seq_id FROM v)",
+            [],
+        )
+        .unwrap();
+    assert!(removed > 0, "no log rows after the index's position to remove");
+    drop(c);
+    let out = t.path().join("lost-snap");
+    let o =
+        snap(&["export", "--from-dir", lost.to_str().unwrap(), "--out", out.to_str().unwrap(), "--json", "--quiet"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let summary: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let l2 = summary["collections"].as_array().unwrap().iter().find(|c| c["name"] == "c_churn_l2").unwrap();
+    let missing = l2["missing_vectors"].as_u64().unwrap();
+    let first = l2["missing_ids"][0].as_str().unwrap_or_else(|| panic!("no missing ids: {l2}")).to_owned();
+    assert_eq!(missing, l2["missing_ids"].as_array().unwrap().len() as u64, "{l2}");
+    assert!(first.starts_with('m') && err.contains("records left out") && err.contains(&format!("{first:?}")), "{err}");
+    let entry =
+        manifest(&out)["collections"].as_array().unwrap().iter().find(|c| c["name"] == "c_churn_l2").unwrap().clone();
+    assert_eq!(entry["count"].as_u64().unwrap() + missing, entry["source_count_before"].as_u64().unwrap(), "{entry}");
+    ok(&["verify", out.to_str().unwrap()]);
+    let out = t.path().join("lost-strict");
+    let o =
+        snap(&["export", "--from-dir", lost.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet", "--strict"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("have no vector in the index nor the log") && err.contains(&format!("{first:?}")), "{err}");
+    assert!(!out.join("manifest.json").exists());
 }
