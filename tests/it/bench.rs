@@ -177,3 +177,31 @@ fn the_quick_object_storage_bench_reports_s3_beside_disk() {
     assert!(md.contains("| 3,000: `export` to S3 ≥80% of the export to disk | "), "{md}");
     assert!(md.contains("from/to S3: peak RSS <200 MB | "), "{md}");
 }
+
+/// `bin/bench --from-dir --quick`: the HTTP export and `export --from-dir` of the same stopped
+/// server side by side, with equal records digests (the bench stops otherwise).
+#[test]
+fn the_quick_from_dir_bench_reports_the_directory_export_beside_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("fromdir.md");
+    let out = Command::new(harness::repo().join("bin/bench"))
+        .args(["--from-dir", "--quick", "--out", report.to_str().unwrap()])
+        .current_dir(harness::repo())
+        .output()
+        .expect("run bin/bench --from-dir --quick");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "bin/bench --from-dir --quick failed:\n{stderr}");
+    let md = std::fs::read_to_string(&report).unwrap_or_else(|e| panic!("no report at {report:?} ({e}):\n{stderr}"));
+    assert!(md.starts_with("<!-- fromdir:begin -->") && md.trim_end().ends_with("<!-- fromdir:end -->"), "{md}");
+    let row: Vec<&str> = md
+        .lines()
+        .find(|l| l.starts_with("| 3,000 |"))
+        .unwrap_or_else(|| panic!("no 3,000-record row:\n{md}"))
+        .split('|')
+        .map(str::trim)
+        .collect();
+    for c in [2, 3, 5, 6] {
+        assert!(number(row[c]) > 0.0, "column {c}: {row:?}");
+    }
+    assert!(row[8].ends_with('×'), "{row:?}");
+}
