@@ -4,6 +4,7 @@ mod azurite_server;
 mod bad_inputs;
 mod bench;
 mod demo;
+mod diff;
 mod docs;
 mod export;
 mod export_faults;
