@@ -84,7 +84,11 @@ fn render(r: &DiffReport) -> String {
     }
     for (side, lone) in [("A", &r.collections_only_in_a), ("B", &r.collections_only_in_b)] {
         for l in lone {
-            o.push_str(&format!("ONLY {:?}: collection only in {side} ({} records)\n", escape::text(&l.name), l.records));
+            o.push_str(&format!(
+                "ONLY {:?}: collection only in {side} ({} records)\n",
+                escape::text(&l.name),
+                l.records
+            ));
         }
     }
     let verdict = if r.identical() { "identical" } else { "different" };

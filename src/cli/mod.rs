@@ -64,14 +64,14 @@ pub enum Command {
     /// Reshape a snapshot offline with a spec: route, map, validate; write a new snapshot.
     #[command(after_help = transform::EXAMPLES)]
     Transform(transform::Args),
-    /// Show what differs between two snapshots or servers: records only on one side, changed
-    /// records and which fields, settings.
-    #[command(after_help = diff::EXAMPLES)]
-    Diff(diff::Args),
     /// Prove a snapshot's files intact (hashes, rows, records digests); with --against, compare it
     /// with a live server.
     #[command(after_help = verify::EXAMPLES)]
     Verify(verify::Args),
+    /// Show what differs between two snapshots or servers: records only on one side, changed
+    /// records and which fields, settings.
+    #[command(after_help = diff::EXAMPLES)]
+    Diff(diff::Args),
 }
 
 impl Cli {

@@ -165,7 +165,13 @@ pub async fn compare(
     listed: usize,
 ) -> Result<CollectionDiff> {
     let tol = Tolerance::for_target(&ea.space, drifts);
-    let mut d = CollectionDiff::new(ea.name.clone(), eb.name.clone(), (ea.count, eb.count), settings::compare(&ea, &eb, tol), tol);
+    let mut d = CollectionDiff::new(
+        ea.name.clone(),
+        eb.name.clone(),
+        (ea.count, eb.count),
+        settings::compare(&ea, &eb, tol),
+        tol,
+    );
     if let (Some(x), Some(y)) = (ea.dimension, eb.dimension)
         && x != y
     {

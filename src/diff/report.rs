@@ -148,7 +148,12 @@ impl CollectionDiff {
             out.push(format!("  only in B: {}", list(&self.only_in_b, self.only_in_b_count)));
         }
         for c in &self.changed {
-            out.push(format!("  changed {:?}: {} ({})", escape::text(&c.id), c.fields.join(", "), escape::text(&c.why)));
+            out.push(format!(
+                "  changed {:?}: {} ({})",
+                escape::text(&c.id),
+                c.fields.join(", "),
+                escape::text(&c.why)
+            ));
         }
         let more = self.changed_count.saturating_sub(self.changed.len() as u64);
         if more > 0 {

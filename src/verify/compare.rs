@@ -164,7 +164,7 @@ pub async fn compare_share(
     share: Range<u64>,
 ) -> Result<Comparison> {
     let mut cmp = start(entry, client, info, subset).await?;
-    let a = Side::Snapshot { snap: snap.clone(), entry: entry.clone(), rows: Some(share.clone()) };
+    let a = Side::snapshot_rows(snap, entry, Some(share.clone()));
     let mut digest = RecordsDigest::default();
     let mut sink = Findings { cmp: &mut cmp, listed, digest: &mut digest };
     walk::paged(&a, &Side::server(client, info), entry.dimension, &mut sink).await?;

@@ -301,7 +301,9 @@ mod tests {
         assert_eq!(got, ["embedding", "document", "metadata.gone", "metadata.moved", "metadata.new"]);
         assert!(changed_fields(&a, &a, Tolerance::EXACT).is_empty());
         let near = [f32::from_bits(1.0f32.to_bits() + 1), 2.0];
-        assert!(changed_fields(&rec(&e, None), &rec(&near, Some("{}")), Tolerance::for_target("cosine", false)).is_empty());
+        assert!(
+            changed_fields(&rec(&e, None), &rec(&near, Some("{}")), Tolerance::for_target("cosine", false)).is_empty()
+        );
     }
 
     #[test]

@@ -72,7 +72,7 @@ fn sort_records(side: &Side) -> Result<Merged> {
 /// A record as one sortable key: the id escaped (`0x00` → `0x00 0xFF`) and ended by `0x00 0x00`,
 /// so keys sort by id bytes; then the dimension, the embedding (little-endian f32) and the
 /// document, uri and metadata (a presence byte, a length, the bytes).
-fn encode(r: &RecordRef<'_>, out: &mut Vec<u8>) {
+pub fn encode(r: &RecordRef<'_>, out: &mut Vec<u8>) {
     out.clear();
     for &b in r.id.as_bytes() {
         out.push(b);
@@ -114,21 +114,21 @@ fn id_part(key: &[u8]) -> &[u8] {
 }
 
 /// A decoded key: owned id and embedding, borrowed strings.
-struct Decoded<'a> {
+pub struct Decoded<'a> {
     id: String,
     embedding: Vec<f32>,
     fields: [Option<&'a str>; 3],
 }
 
 impl Decoded<'_> {
-    fn with<T>(&self, f: impl FnOnce(RecordRef<'_>) -> T) -> T {
+    pub fn with<T>(&self, f: impl FnOnce(RecordRef<'_>) -> T) -> T {
         let [document, uri, metadata] = self.fields;
         f(RecordRef { id: &self.id, embedding: &self.embedding, document, uri, metadata })
     }
 }
 
-/// Decodes a key written by [`encode`] (the spill files are ours: a short key is a bug).
-fn decode(key: &[u8]) -> Decoded<'_> {
+/// Decodes a key written by [`encode`] (spill files are ours: a short key is a bug).
+pub fn decode(key: &[u8]) -> Decoded<'_> {
     let idp = id_part(key);
     let mut id = Vec::with_capacity(idp.len());
     let mut i = 0;
@@ -140,10 +140,8 @@ fn decode(key: &[u8]) -> Decoded<'_> {
     let u32_at = |at: usize| u32::from_le_bytes(key[at..at + 4].try_into().expect("4 bytes")) as usize;
     let dim = u32_at(at);
     at += 4;
-    let embedding = key[at..at + 4 * dim]
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
-        .collect();
+    let embedding =
+        key[at..at + 4 * dim].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect();
     at += 4 * dim;
     let mut fields = [None; 3];
     for f in &mut fields {
@@ -182,7 +180,10 @@ mod tests {
         assert_eq!(got, want);
         let d = decode(&keys[0]);
         d.with(|r| {
-            assert_eq!((r.embedding, r.document, r.uri, r.metadata), (&[1.5f32, -0.0][..], Some("d"), None, Some("{}")));
+            assert_eq!(
+                (r.embedding, r.document, r.uri, r.metadata),
+                (&[1.5f32, -0.0][..], Some("d"), None, Some("{}"))
+            );
             assert!(r.embedding[1].is_sign_negative());
         });
     }

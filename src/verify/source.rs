@@ -22,7 +22,7 @@ use crate::spill::{Merged, SortedKeys};
 #[derive(Clone)]
 pub enum Side {
     /// A snapshot collection; only the rows of `rows` when given (a shard's share).
-    Snapshot { snap: Snapshot, entry: CollectionEntry, rows: Option<Range<u64>> },
+    Snapshot { snap: Box<Snapshot>, entry: Box<CollectionEntry>, rows: Option<Range<u64>> },
     /// A collection on a server.
     Server { client: Arc<Client>, info: Arc<CollectionInfo> },
 }
@@ -32,7 +32,12 @@ pub type Pages = (Receiver<Result<RecordPage>>, JoinHandle<()>);
 
 impl Side {
     pub fn snapshot(snap: &Snapshot, entry: &CollectionEntry) -> Self {
-        Side::Snapshot { snap: snap.clone(), entry: entry.clone(), rows: None }
+        Self::snapshot_rows(snap, entry, None)
+    }
+
+    /// Rows `rows` of a snapshot collection (all when `None`).
+    pub fn snapshot_rows(snap: &Snapshot, entry: &CollectionEntry, rows: Option<Range<u64>>) -> Self {
+        Side::Snapshot { snap: Box::new(snap.clone()), entry: Box::new(entry.clone()), rows }
     }
 
     pub fn server(client: &Client, info: &CollectionInfo) -> Self {

@@ -100,7 +100,12 @@ pub fn assert_lists_the_damage(report: &Value, d: &Damaged, swapped: bool) {
         .as_array()
         .unwrap()
         .iter()
-        .map(|x| (x["id"].as_str().unwrap().to_owned(), x["fields"].as_array().unwrap().iter().map(|f| f.as_str().unwrap().to_owned()).collect()))
+        .map(|x| {
+            (
+                x["id"].as_str().unwrap().to_owned(),
+                x["fields"].as_array().unwrap().iter().map(|f| f.as_str().unwrap().to_owned()).collect(),
+            )
+        })
         .collect();
     got.sort();
     assert_eq!(got, changed, "{c}");

@@ -29,6 +29,7 @@ mod shard;
 mod snapshot_inputs;
 mod spec_holes;
 mod support;
+mod sync;
 mod transform;
 mod transform_faults;
 
