@@ -407,7 +407,7 @@ async fn load_collection(
             counts.deleted,
             counts.unchanged
         );
-        sync::apply(run, journal, &d, work.expect("spilled"), &mut out).await?;
+        sync::apply(run, journal, (entry, &d), work.expect("spilled"), &mut out).await?;
         out.sync = Some(counts);
         journal.append(Line::Done { dst: dst.to_owned() })?;
     } else if !st.as_ref().is_some_and(|s| s.done) {

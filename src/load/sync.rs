@@ -57,11 +57,19 @@ pub struct SyncCounts {
     pub deleted: u64,
     /// Records left alone (equal up to Chroma's documented write drift).
     pub unchanged: u64,
+    /// The collection's own metadata differed and was rewritten.
+    pub metadata: bool,
 }
 
 impl SyncCounts {
     pub fn of(d: &CollectionDiff) -> Self {
-        Self { added: d.only_in_a_count, updated: d.changed_count, deleted: d.only_in_b_count, unchanged: d.identical }
+        Self {
+            added: d.only_in_a_count,
+            updated: d.changed_count,
+            deleted: d.only_in_b_count,
+            unchanged: d.identical,
+            metadata: d.settings.metadata.is_some(),
+        }
     }
 }
 
@@ -204,17 +212,40 @@ fn with_removed_keys(want: Option<&str>, got: Option<&str>) -> Option<String> {
     Some(Value::Object(m).to_string())
 }
 
-/// Writes the spilled difference of one collection: deletes, rewrites, adds, in that order, each
-/// acknowledged request journalled.
+/// The collection metadata to write: the snapshot's own keys, with the target's `hnsw:*`
+/// settings kept (a modify replaces the whole map, and 0.x keeps its settings there).
+fn metadata_to_write(entry: &CollectionEntry, info: &crate::chroma::CollectionInfo) -> crate::record::Metadata {
+    let mut m = settings::user_metadata(entry.metadata.as_ref()).unwrap_or_default();
+    for (k, v) in info.metadata.iter().flatten().filter(|(k, _)| k.starts_with("hnsw:")) {
+        m.insert(k.clone(), v.clone());
+    }
+    m
+}
+
+/// Writes the spilled difference of one collection: the collection's metadata when it differs,
+/// then deletes, rewrites, adds, in that order, each acknowledged request journalled.
 pub(super) async fn apply(
     run: &mut Run<'_>,
     journal: &mut Journal,
-    d: &Decision,
+    (entry, d): (&CollectionEntry, &Decision),
     work: Work,
     out: &mut CollectionLoad,
 ) -> Result<()> {
     let total = work.delete.len() + work.upsert.len() + work.add.len();
     let bar = run.progress.bar(&out.target, Some(total), "writes");
+    if work.diff.settings.metadata.is_some() {
+        let m = metadata_to_write(entry, &d.info);
+        if m.is_empty() {
+            // 1.x refuses an empty map: the read-back reports the difference.
+            tracing::warn!(
+                "collection {:?}: its metadata cannot be emptied in place; use --if-exists replace",
+                d.info.name
+            );
+        } else {
+            run.client.modify_metadata(&d.info, &m).await?;
+            acknowledged(run, journal, out, "metadata", 0, &*bar)?;
+        }
+    }
     let spill = |e| Error::from(VerifyError::Spill(e));
     let mut ids = work.delete.into_reader().map_err(spill)?;
     loop {

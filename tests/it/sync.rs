@@ -56,6 +56,7 @@ fn sync_restores(version: &'static str) {
     let summary = load_ok(&d.snap, &server.url, &sync);
     let docs = by(&summary, &d.docs);
     assert_eq!((docs["action"].as_str(), counts(&docs)), (Some("synced"), [2, 4, 2, 294]), "{docs}");
+    assert_eq!(docs["metadata"], true, "the collection's metadata was rewritten: {docs}");
     let gone = by(&summary, &d.gone);
     assert_eq!((gone["action"].as_str(), counts(&gone)), (Some("created"), [50, 0, 0, 0]), "{gone}");
     assert_eq!(docs["comparison"]["target_records"], 300);
@@ -63,6 +64,7 @@ fn sync_restores(version: &'static str) {
     // Synced again: nothing to write.
     let again = load_ok(&d.snap, &server.url, &sync);
     assert_eq!(counts(&by(&again, &d.docs)), [0, 0, 0, 300], "{again}");
+    assert_eq!(by(&again, &d.docs)["metadata"], false, "{again}");
     assert_eq!(by(&again, &d.docs)["batches_sent"], 0);
 }
 

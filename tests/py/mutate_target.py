@@ -9,7 +9,8 @@ chromadb 1.5.9 and 0.4.24 clients):
 In collection DOCS (whose ids are r000000, r000001, ...): delete N records (r000003 on, every
 third id; default 2), remove the metadata key "s" of N records (r000010 on, every third id;
 default 1), change the document of r000020 and one embedding value of r000030, add N foreign
-records (foreign-0 ...; default 2). Then delete collection GONE and create collection STRAY
+records (foreign-0 ...; default 2), and replace DOCS's collection metadata ("purpose" changed).
+Then delete collection GONE and create collection STRAY
 with 3 records. Removing a key: `update` with a None value on 1.x; 0.4.x cannot remove
 a key through its client (it refuses None), so the update is sent over HTTP (its server
 removes a key given a null value). Deleting a record and adding it back is not an option there:
@@ -72,6 +73,7 @@ def main():
     if foreign:
         dim = len(emb)
         col.add(ids=foreign, embeddings=[[0.25] * dim for _ in foreign], documents=["not ours"] * len(foreign))
+    col.modify(metadata={"purpose": "changed by a bad job", "seed": 21})
     client.delete_collection(a.gone)
     stray = client.create_collection(a.stray, embedding_function=None)
     stray.add(ids=["s1", "s2", "s3"], embeddings=[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
