@@ -397,6 +397,7 @@ async fn load_collection(
         comparison: None,
     };
     if d.action == decide::SYNCED {
+        tracing::info!("collection {dst:?}: comparing every record with the snapshot's {:?}", entry.name);
         let (diff, work) =
             sync::difference(run.snap, entry, run.client, &d.info, Some(sync::Rewrite::for_server(run.client))).await?;
         let counts = sync::SyncCounts::of(&diff);

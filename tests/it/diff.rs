@@ -148,6 +148,9 @@ fn damage_is_listed(version: &'static str) {
     assert_eq!(same["diff"]["collections"][0]["identical"], d.records);
     let (code, same) = diff_json(out, &server.url, &["--collection", &d.docs, "--collection", &d.stray]);
     assert_eq!(code, 0, "{same}");
+    // A server against a server (both streamed by id): 2 records deleted and 2 foreign ones added.
+    let (code, same) = diff_json(&server.url, &server.url, &["--collection", &d.docs]);
+    assert_eq!((code, &same["diff"]["collections"][0]["identical"]), (0, &Value::from(d.records)), "{same}");
 }
 
 #[test]
