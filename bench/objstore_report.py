@@ -65,8 +65,8 @@ class Report:
 
     def table(self, size):
         out = ["| step | where | records | wall s | records/s | S3 / disk | peak RSS MB | client CPU s | "
-               "server CPU s | downloaded MB |",
-               "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+               "Chroma CPU s | S3 server CPU s | downloaded MB |",
+               "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for step, name in STEPS.items():
             d = self.best(step, "disk", size)
             for where, label in (("disk", "local disk"), ("s3", "local S3 server")):
@@ -77,7 +77,7 @@ class Report:
                     dl = r.get("downloaded_bytes")
                     out.append(f"| {name} | {label} | {n0(r['records'])} | {f2(r['seconds'])} | {n0(r['rate'])} "
                                f"| {rel} | {n0(r.get('rss_mb'))} | {f2(r.get('client_cpu_s'))} "
-                               f"| {f2(r.get('server_cpu_s'))} | {'—' if dl is None else f'{dl / 1e6:,.1f}'} |")
+                               f"| {f2(r.get('server_cpu_s'))} | {f2(r.get('s3_server_cpu_s'))} | {'—' if dl is None else f'{dl / 1e6:,.1f}'} |")
         return out
 
     def render(self):
@@ -90,12 +90,13 @@ class Report:
                  f"a fresh 1.5.9 server: {dim}-dim float32 embeddings, 4 metadata keys, no documents. The S3 "
                  "server is `bin/s3-server` (s3s-fs, signatures checked) on the same machine, so its CPU and "
                  "disk are shared with the tool, as with a MinIO beside the database. Under `/usr/bin/time -v`, "
-                 "alternating: `export` of that collection to a directory, then to `s3://snapshots/…` (two "
+                 "alternating: `export` of that collection to a directory, then to `s3://snapshots/…` (three "
                  "rounds each; the best round of each is compared); `verify` of each; `load` of each into its "
                  "own fresh 1.5.9 server (default flags: the pre-flight, the load and the read-back; from S3 "
                  "the parts are downloaded once into `TMPDIR`).", "",
                  "- records/s = records / wall seconds of the whole command. Peak RSS and client CPU: "
-                 "`/usr/bin/time -v`; server CPU: the Chroma server's process group during the step; "
+                 "`/usr/bin/time -v`; Chroma / S3 server CPU: each server's process group during the step "
+                 "(both share the machine's cores with the tool); "
                  "downloaded: the load's own `downloaded_bytes`.",
                  f"- Targets (issue 14): export to S3 at least {EXPORT_KEPT:.0%} of the export to disk; every "
                  f"step from or to S3 under {RSS_MB} MB, and at most {EXTRA_MB} MB above the same step on disk "

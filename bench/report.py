@@ -22,7 +22,7 @@ ROLES = ["tool", "baseline", "ceiling"]
 # The targets (2-core machine).
 EXPORT_VS_PY, EXPORT_VS_CEIL = 1.5, 0.8
 LOAD_VS_PY, LOAD_VS_CEIL = 1.25, 0.9
-TRANSFORM_RATE, TRANSFORM_TIME = 100_000, 1.5
+TRANSFORM_RATE, TRANSFORM_TIME, TRANSFORM_TRUSTED_TIME = 100_000, 1.5, 1.3
 RSS_MB, FLAT, SNAPSHOT = 200, 1.25, 1.1
 
 
@@ -146,10 +146,12 @@ class Report:
                             if ceil["rate"] < TRANSFORM_RATE else "")) if ceil else ""))
             if ceil:
                 v = ceil["rate"] / rate
-                out.append((f"≤{TRANSFORM_TIME}× Parquet copy time", v <= TRANSFORM_TIME, f"{v:.2f}×",
+                limit = TRANSFORM_TRUSTED_TIME if "trust" in r["tool"] else TRANSFORM_TIME
+                out.append((f"≤{limit}× Parquet copy time", v <= limit, f"{v:.2f}×",
                             "on top of the copy: every metadata map parsed, mapped, validated and re-serialised, "
-                            "every record and file hashed"
-                            + ("" if "trust" in r["tool"] else ", and the input re-hashed first")
+                            "every output record and file hashed"
+                            + ("" if "trust" in r["tool"] else ", and every input record and file hashed (the "
+                               "input check, in the same pass)")
                             + " (the transform notes in docs/performance.md say what it would take)"))
         if r.get("rss_mb") is not None:
             out.append((f"RSS <{RSS_MB} MB", r["rss_mb"] < RSS_MB, f"{r['rss_mb']:.0f} MB",

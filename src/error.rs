@@ -2,6 +2,7 @@
 
 use crate::chroma::ChromaError;
 use crate::export::error::ExportError;
+use crate::fromdir::error::FromDirError;
 use crate::load::error::LoadError;
 use crate::snapshot::SnapshotError;
 use crate::transform::error::TransformError;
@@ -28,6 +29,8 @@ pub enum Error {
     Snapshot(#[from] SnapshotError),
     #[error(transparent)]
     Export(Box<ExportError>),
+    #[error(transparent)]
+    FromDir(Box<FromDirError>),
     #[error(transparent)]
     Load(Box<LoadError>),
     #[error(transparent)]
@@ -59,7 +62,13 @@ macro_rules! boxed_from {
         }
     )*};
 }
-boxed_from!(Export(ExportError), Load(LoadError), Transform(TransformError), Verify(VerifyError));
+boxed_from!(
+    Export(ExportError),
+    FromDir(FromDirError),
+    Load(LoadError),
+    Transform(TransformError),
+    Verify(VerifyError)
+);
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -72,6 +81,7 @@ impl Error {
             Error::Snapshot(SnapshotError::Remote { kind, .. }) if !kind.is_input() => exit::FAILED,
             Error::Snapshot(_) | Error::Input(_) => exit::INPUT,
             Error::Export(e) => e.exit_code(),
+            Error::FromDir(e) => e.exit_code(),
             Error::Load(e) => e.exit_code(),
             Error::Verify(e) => e.exit_code(),
             Error::Transform(e) => e.exit_code(),

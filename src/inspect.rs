@@ -92,16 +92,30 @@ fn header(m: &Manifest) -> String {
         text(&m.tool.version),
         text(&m.created_at)
     );
-    if let Some(s) = &m.source {
-        let _ = writeln!(
-            o,
-            "source: {} ({} API, server {}, tenant {}, database {})",
-            text(&s.url),
-            text(&s.api),
-            text(s.server_version.as_deref().unwrap_or("?")),
-            text(&s.tenant),
-            text(&s.database)
-        );
+    match &m.source {
+        Some(s) if s.kind.as_deref() == Some("directory") => {
+            let _ = writeln!(
+                o,
+                "source: the data directory {} (Chroma schema {}, read by the {} server rules; tenant {}, database {})",
+                text(&s.url),
+                text(s.schema_version.as_deref().unwrap_or("?")),
+                text(s.server_version.as_deref().unwrap_or("?")),
+                text(&s.tenant),
+                text(&s.database)
+            );
+        }
+        Some(s) => {
+            let _ = writeln!(
+                o,
+                "source: {} ({} API, server {}, tenant {}, database {})",
+                text(&s.url),
+                text(&s.api),
+                text(s.server_version.as_deref().unwrap_or("?")),
+                text(&s.tenant),
+                text(&s.database)
+            );
+        }
+        None => {}
     }
     if let Some(l) = &m.lineage {
         let _ = writeln!(o, "lineage: {}", text(&l.to_string()));

@@ -3,6 +3,8 @@
 //! Data flows one way, in three pipelines:
 //! - `export`: chroma → snapshot. List ids, fetch records by id in pages, write zstd Parquet parts,
 //!   then the manifest with blake3 hashes and a records digest per collection.
+//!   `export --from-dir` ([`fromdir`]) writes the same snapshot from a stopped server's data
+//!   directory: SQLite read-only, the HNSW files and the write-ahead log replayed, no server.
 //! - `transform`: snapshot → snapshot, offline (no network). Compile a TOML spec, verify the input,
 //!   route/map/validate row groups in parallel, write in input order; rejects and a report beside.
 //! - `load`: snapshot → chroma, journalled and verified by reading back.
@@ -14,6 +16,7 @@ pub mod diff;
 pub mod error;
 pub mod escape;
 pub mod export;
+pub mod fromdir;
 pub mod fsmode;
 pub mod inspect;
 pub mod load;

@@ -6,6 +6,7 @@ use clap::Args as ClapArgs;
 
 use chroma_snap::escape;
 use chroma_snap::export::{ExportPlan, ExportSummary, Paging, export};
+use chroma_snap::fromdir::{FromDirPlan, FromDirSummary, export_dir};
 use chroma_snap::progress::Progress;
 use chroma_snap::snapshot::location::Location;
 use chroma_snap::snapshot::writer::WriterOptions;
@@ -18,13 +19,22 @@ pub const EXAMPLES: &str = "Examples:
   chroma-snap export --from http://127.0.0.1:8000 --out snap/
   chroma-snap export --from http://127.0.0.1:8000 --out snap/ --collection docs --collection faq
   CHROMA_TOKEN=… chroma-snap export --from https://chroma.example.com --out snap/ --json
-  chroma-snap export --from http://127.0.0.1:8000 --out s3://backups/chroma/2026-05-01";
+  chroma-snap export --from http://127.0.0.1:8000 --out s3://backups/chroma/2026-05-01
+  chroma-snap export --from-dir /var/lib/chroma --out snap/     (a stopped server's data directory)";
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {
     /// Source server URL (http or https).
-    #[arg(long)]
-    pub from: String,
+    #[arg(long, required_unless_present = "from_dir", conflicts_with = "from_dir")]
+    pub from: Option<String>,
+    /// Read a stopped server's data directory instead (its `chroma.sqlite3` and segment folders;
+    /// any version from 0.4 to 1.x; nothing in it is written).
+    #[arg(long, value_name = "PATH")]
+    pub from_dir: Option<PathBuf>,
+    /// With --from-dir: read a directory that looks in use by a running server (only for a copy
+    /// whose server is gone).
+    #[arg(long, requires = "from_dir")]
+    pub force: bool,
     /// Snapshot directory to create (must be empty or absent), or an empty object-storage prefix
     /// (s3://bucket/prefix, gs://…, az://…; credentials from the environment).
     #[arg(long)]
@@ -49,7 +59,8 @@ pub struct Args {
     /// Roll to a new part file at this size, in MiB.
     #[arg(long, default_value_t = 256)]
     pub part_mb: u64,
-    /// Fail if the source changes during the export.
+    /// Fail if the source changes during the export (with --from-dir: if a record's vector is in
+    /// neither the index nor the log).
     #[arg(long)]
     pub strict: bool,
     /// Page by listed ids (default: stable under deletes) or by offset (for servers or proxies
@@ -68,8 +79,9 @@ impl Args {
                 "--page-size, --list-page, --concurrency, --response-mb and --part-mb must be positive".into(),
             ));
         }
+        let from = self.from.as_deref().unwrap_or_default();
         Ok(ExportPlan {
-            connect: self.connect.options(&self.from)?,
+            connect: self.connect.options(from)?,
             out: Location::from_arg(self.out.as_os_str())?,
             collections: self.collections.clone(),
             page_size: self.page_size,
@@ -81,9 +93,34 @@ impl Args {
             writer: WriterOptions { target_part_bytes: self.part_mb << 20, ..WriterOptions::default() },
         })
     }
+
+    fn dir_plan(&self, dir: &std::path::Path) -> Result<FromDirPlan> {
+        if self.part_mb == 0 {
+            return Err(Error::Input("--part-mb must be positive".into()));
+        }
+        Ok(FromDirPlan {
+            dir: dir.to_owned(),
+            out: Location::from_arg(self.out.as_os_str())?,
+            collections: self.collections.clone(),
+            tenant: self.connect.tenant.clone(),
+            database: self.connect.database.clone(),
+            strict: self.strict,
+            force: self.force,
+            writer: WriterOptions { target_part_bytes: self.part_mb << 20, ..WriterOptions::default() },
+        })
+    }
 }
 
 pub fn run(args: Args, progress: &dyn Progress) -> Result<u8> {
+    if let Some(dir) = &args.from_dir {
+        let summary = export_dir(&args.dir_plan(dir)?, progress)?;
+        if args.json {
+            out::json(&summary)?;
+        } else {
+            out::text(&render_dir(&summary))?;
+        }
+        return Ok(chroma_snap::error::exit::OK);
+    }
     let plan = args.plan()?;
     let summary = super::runtime()?.block_on(export(&plan, progress))?;
     if args.json {
@@ -117,6 +154,45 @@ fn render(s: &ExportSummary) -> String {
         s.records,
         s.source,
         s.api,
+        s.snapshot.display(),
+        s.seconds,
+        &s.manifest_blake3[..16]
+    );
+    o
+}
+
+fn render_dir(s: &FromDirSummary) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "{:<32} {:>10} {:>6} {:>12} {:>9} {:>8}",
+        "collection", "records", "parts", "bytes", "log rows", "seconds"
+    );
+    for c in &s.collections {
+        let flag = if c.missing_vectors == 0 {
+            String::new()
+        } else {
+            format!("  {} RECORDS WITHOUT A VECTOR LEFT OUT", c.missing_vectors)
+        };
+        let _ = writeln!(
+            o,
+            "{:<32} {:>10} {:>6} {:>12} {:>9} {:>8.1}{flag}",
+            escape::text(&c.name),
+            c.records,
+            c.parts,
+            c.bytes,
+            c.log_rows,
+            c.seconds
+        );
+    }
+    let rate = s.records as f64 / s.seconds.max(1e-9);
+    let _ = writeln!(
+        o,
+        "exported {} records from the directory {} (Chroma schema {}) into {} in {:.1}s ({rate:.0} records/s); manifest blake3 {}",
+        s.records,
+        escape::text(&s.source),
+        s.schema_version,
         s.snapshot.display(),
         s.seconds,
         &s.manifest_blake3[..16]

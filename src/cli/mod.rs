@@ -52,7 +52,7 @@ pub enum ProgressArg {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Read collections from a ChromaDB server into a snapshot directory.
+    /// Read a ChromaDB server (or a stopped server's data directory) into a snapshot.
     #[command(after_help = export::EXAMPLES)]
     Export(export::Args),
     /// Put a snapshot's collections into a ChromaDB server, resumably, and read them back.

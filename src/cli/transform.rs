@@ -36,7 +36,8 @@ pub struct Args {
     /// Validate and report without writing a snapshot (rejects/report still go to --out if given).
     #[arg(long)]
     pub dry_run: bool,
-    /// Skip re-hashing the input before reading it (only for an input verified just before).
+    /// Skip checking the input (its files' hashes before any write, its records' digests in the same
+    /// pass); only for an input verified just before.
     #[arg(long)]
     pub trust_input: bool,
     /// Roll to a new part file at this size, in MiB.

@@ -115,6 +115,8 @@ pub async fn export(plan: &ExportPlan, progress: &dyn Progress) -> Result<Export
         server_version: client.server_version.clone(),
         tenant: client.tenant.clone(),
         database: client.database.clone(),
+        kind: None,
+        schema_version: None,
     };
     let manifest = Manifest::new(Some(source), entries);
     let manifest_blake3 = manifest.write_to(store.as_ref())?.to_hex();

@@ -1,5 +1,6 @@
-//! Converts between a [`RecordPage`] and an Arrow [`RecordBatch`] of the part schema, and reads
-//! records out of a batch without copying.
+//! Converts between a [`RecordPage`] and an Arrow [`RecordBatch`] of the part schema, reads
+//! records out of a batch without copying, and gathers picked rows of several batches into one
+//! ([`Gather`]: transform's columnar routing).
 
 use std::sync::Arc;
 
@@ -86,6 +87,92 @@ impl<'a> BatchView<'a> {
     }
 }
 
+/// Source batches a [`Gather`] keeps alive before it copies its rows into one batch of its own:
+/// bounds the memory a sparsely routed target holds (a few read batches, not every one it saw).
+const GATHER_SOURCES: usize = 4;
+
+/// Rows picked, in order, from part-schema batches (kept by reference, not copied), each with its
+/// own id and metadata; built into one part-schema batch with one copy of every column.
+pub struct Gather {
+    dim: usize,
+    sources: Vec<RecordBatch>,
+    /// The caller's key of the last source added (a batch is registered once per run of rows).
+    last_key: Option<u64>,
+    picks: Vec<(u32, u32)>,
+    ids: Vec<String>,
+    metadatas: Vec<Option<String>>,
+}
+
+impl Gather {
+    pub fn new(dim: usize) -> Self {
+        Self { dim, sources: Vec::new(), last_key: None, picks: Vec::new(), ids: Vec::new(), metadatas: Vec::new() }
+    }
+
+    pub fn len(&self) -> usize {
+        self.picks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.picks.is_empty()
+    }
+
+    /// Adds row `row` of `batch` (whose embeddings have this gather's dimension) with `id` and
+    /// `metadata` in place of its own. `key` names the batch: equal keys are the same batch.
+    pub fn push(&mut self, key: u64, batch: &RecordBatch, row: usize, id: String, metadata: Option<String>) {
+        if self.last_key != Some(key) {
+            if self.sources.len() == GATHER_SOURCES {
+                self.compact();
+            }
+            self.sources.push(batch.clone());
+            self.last_key = Some(key);
+        }
+        let src = u32::try_from(self.sources.len() - 1).expect("few sources");
+        self.picks.push((src, u32::try_from(row).expect("rows of a read batch fit in u32")));
+        self.ids.push(id);
+        self.metadatas.push(metadata);
+    }
+
+    /// Copies the picked rows' embeddings, documents and uris into one batch that replaces the
+    /// sources (their ids and metadata stay in this gather's vectors).
+    fn compact(&mut self) {
+        let n = self.picks.len();
+        let empty: ArrayRef = Arc::new(StringArray::from_iter_values(std::iter::repeat_n("", n)));
+        let none: ArrayRef = Arc::new(StringArray::new_null(n));
+        let batch = self.columns(empty, none);
+        self.picks = (0..n).map(|i| (0, u32::try_from(i).expect("rows fit in u32"))).collect();
+        self.sources = vec![batch];
+        self.last_key = None;
+    }
+
+    /// The part-schema batch of the picked rows with the given id and metadata columns.
+    fn columns(&self, ids: ArrayRef, metadatas: ArrayRef) -> RecordBatch {
+        let views: Vec<BatchView<'_>> = self.sources.iter().map(BatchView::new).collect();
+        let rows = || self.picks.iter().map(|&(s, r)| views[s as usize].record(r as usize));
+        let mut values = Vec::with_capacity(self.picks.len() * self.dim);
+        for r in rows() {
+            values.extend_from_slice(r.embedding);
+        }
+        let dim = i32::try_from(self.dim).expect("dimension fits in i32");
+        let emb: ArrayRef =
+            Arc::new(FixedSizeListArray::new(embedding_item(), dim, Arc::new(Float32Array::from(values)), None));
+        let documents: ArrayRef = Arc::new(rows().map(|r| r.document).collect::<StringArray>());
+        let uris: ArrayRef = Arc::new(rows().map(|r| r.uri).collect::<StringArray>());
+        RecordBatch::try_new(part_schema(self.dim), vec![ids, emb, documents, uris, metadatas])
+            .expect("gathered columns match the part schema")
+    }
+
+    /// The batch of every row pushed so far; the gather is empty afterwards.
+    pub fn take_batch(&mut self) -> RecordBatch {
+        let ids: ArrayRef = Arc::new(StringArray::from_iter_values(self.ids.drain(..)));
+        let metadatas: ArrayRef = Arc::new(self.metadatas.drain(..).collect::<StringArray>());
+        let batch = self.columns(ids, metadatas);
+        self.sources.clear();
+        self.picks.clear();
+        self.last_key = None;
+        batch
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,5 +200,45 @@ mod tests {
         let sliced = batch.slice(1, 1);
         let v = BatchView::new(&sliced);
         assert_eq!(v.record(0), page.record(1));
+    }
+
+    /// Rows gathered from many batches (more than it keeps alive, so it compacts) equal the page
+    /// built record by record, byte for byte once converted.
+    #[test]
+    fn gathered_rows_equal_the_page_built_by_copying() {
+        let batches: Vec<RecordBatch> = (0..9)
+            .map(|b| {
+                let mut p = RecordPage::with_capacity(3, 4);
+                for i in 0..4 {
+                    let (id, doc) = (format!("b{b}r{i}"), format!("doc {b} {i}"));
+                    let e = [b as f32, i as f32, -0.0];
+                    let uri = (i % 2 == 0).then_some("u");
+                    p.push(RecordRef {
+                        id: &id,
+                        embedding: &e,
+                        document: (i != 1).then_some(doc.as_str()),
+                        uri,
+                        metadata: None,
+                    });
+                }
+                page_to_batch(&p)
+            })
+            .collect();
+        let mut g = Gather::new(3);
+        let mut want = RecordPage::with_capacity(3, 20);
+        for (k, b) in batches.iter().enumerate() {
+            let v = BatchView::new(b);
+            for row in [0, 2, 3] {
+                let r = v.record(row);
+                let (id, meta) = (format!("new-{}", r.id), (row == 2).then(|| format!("{{\"k\":{k}}}")));
+                want.push(RecordRef { id: &id, metadata: meta.as_deref(), ..r });
+                g.push(k as u64, b, row, id.clone(), meta.clone());
+            }
+        }
+        assert_eq!(g.len(), 27);
+        let got = g.take_batch();
+        assert!(g.is_empty());
+        assert_eq!(BatchView::new(&got).to_page(), want);
+        assert_eq!(got, page_to_batch(&want), "the same arrays as a page's batch");
     }
 }

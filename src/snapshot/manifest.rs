@@ -55,6 +55,14 @@ pub struct Source {
     pub server_version: Option<String>,
     pub tenant: String,
     pub database: String,
+    /// `directory` when the records were read from a stopped server's data directory
+    /// (`export --from-dir`; `url` is then its `file://` path); absent for a server over HTTP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// For a directory: the Chroma schema found in its `chroma.sqlite3` (the newest migration of
+    /// each kind, `sysdb 10, metadb 6, embeddings_queue 2`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_version: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -40,6 +40,8 @@ pub fn check_manifest(m: &Manifest) -> Result<(), String> {
             ("source.tenant", &s.tenant),
             ("source.database", &s.database),
             ("source.server_version", version),
+            ("source.kind", s.kind.as_deref().unwrap_or("")),
+            ("source.schema_version", s.schema_version.as_deref().unwrap_or("")),
         ] {
             plain_text(what, v)?;
         }

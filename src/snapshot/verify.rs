@@ -291,28 +291,9 @@ pub fn verify_store(store: Arc<dyn Store>, rc: &dyn RecordCheck) -> Result<Verif
         let (rows, digest, bad) = per.remove(&i).unwrap_or_default();
         let mut ok = !bad;
         if !bad {
-            let dups = duplicate_ids(&snap, c, candidates.remove(&i).unwrap_or_default())?;
-            if !dups.is_empty() {
-                let shown: Vec<String> = dups.iter().take(10).map(|(id, n)| format!("{id:?} ({n} times)")).collect();
-                problems.push(format!("collection {:?}: {} duplicate id(s): {}", c.name, dups.len(), shown.join(", ")));
-                ok = false;
-            }
-            if rows != c.count {
-                problems.push(format!(
-                    "collection {:?}: {rows} records in its parts, the manifest says {}",
-                    c.name, c.count
-                ));
-                ok = false;
-            }
-            if digest.to_hex() != c.records_digest {
-                problems.push(format!(
-                    "collection {:?}: records digest {} differs from the manifest's {}",
-                    c.name,
-                    digest.to_hex(),
-                    c.records_digest
-                ));
-                ok = false;
-            }
+            let found = collection_problems(&snap, c, rows, &digest, candidates.remove(&i).unwrap_or_default())?;
+            ok = found.is_empty();
+            problems.extend(found);
         }
         collections.push(CollectionCheck {
             name: c.name.clone(),
@@ -324,6 +305,94 @@ pub fn verify_store(store: Arc<dyn Store>, rc: &dyn RecordCheck) -> Result<Verif
     }
     problems.extend(stray_files(&snap)?);
     Ok(VerifyReport { collections, problems, record_problems })
+}
+
+/// What a collection's records, read whole, say against its manifest entry: duplicate ids (from
+/// the sorted hashes' candidates, confirmed), the row count and the records digest.
+fn collection_problems(
+    snap: &Snapshot,
+    c: &CollectionEntry,
+    rows: u64,
+    digest: &RecordsDigest,
+    candidates: HashSet<u64>,
+) -> Result<Vec<String>, SnapshotError> {
+    let mut problems = Vec::new();
+    let dups = duplicate_ids(snap, c, candidates)?;
+    if !dups.is_empty() {
+        let shown: Vec<String> = dups.iter().take(10).map(|(id, n)| format!("{id:?} ({n} times)")).collect();
+        problems.push(format!("collection {:?}: {} duplicate id(s): {}", c.name, dups.len(), shown.join(", ")));
+    }
+    if rows != c.count {
+        problems.push(format!("collection {:?}: {rows} records in its parts, the manifest says {}", c.name, c.count));
+    }
+    if digest.to_hex() != c.records_digest {
+        problems.push(format!(
+            "collection {:?}: records digest {} differs from the manifest's {}",
+            c.name,
+            digest.to_hex(),
+            c.records_digest
+        ));
+    }
+    Ok(problems)
+}
+
+/// The byte half of [`verify_store`], for a reader that reads every record anyway (transform):
+/// every part's path, presence, size and blake3 (in parallel), and files the manifest does not
+/// name. The record half is a [`RecordTally`] fed during that read.
+pub fn check_files(snap: &Snapshot) -> Result<Vec<String>, SnapshotError> {
+    let parts: Vec<(&CollectionEntry, &PartEntry)> =
+        snap.manifest.collections.iter().flat_map(|c| c.parts.iter().map(move |p| (c, p))).collect();
+    let checked: Vec<Result<Option<String>, SnapshotError>> = parts
+        .par_iter()
+        .map(|(c, p)| {
+            let here = format!("collection {:?}, part {}", c.name, p.path);
+            check_part_bytes(snap, c, p, &here).map(Result::err)
+        })
+        .collect();
+    let mut problems = Vec::new();
+    for r in checked {
+        problems.extend(r?);
+    }
+    problems.extend(stray_files(snap)?);
+    Ok(problems)
+}
+
+/// The record half of [`verify_store`], fed by a reader that reads every record once anyway:
+/// rows, records digest and id hashes per collection, added batch by batch from any thread;
+/// [`RecordTally::finish`] then checks them as `verify` does.
+pub struct RecordTally {
+    per: Mutex<Vec<(u64, RecordsDigest)>>,
+    ids: IdHashes,
+}
+
+impl RecordTally {
+    pub fn new(snap: &Snapshot) -> Self {
+        Self { per: Mutex::new(vec![Default::default(); snap.manifest.collections.len()]), ids: IdHashes::new() }
+    }
+
+    /// Every record of `batch`, a batch of the collection at `index` in the manifest.
+    pub fn add(&self, index: usize, batch: &arrow::record_batch::RecordBatch) {
+        let view = BatchView::new(batch);
+        let mut digest = RecordsDigest::default();
+        for r in view.records() {
+            digest.add(&r);
+        }
+        self.ids.push(index, view.records().map(|r| id_hash(r.id)));
+        let mut per = self.per.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        per[index].0 += view.len() as u64;
+        per[index].1.merge(&digest);
+    }
+
+    /// The problems of every collection (none: the records are what the manifest says).
+    pub fn finish(self, snap: &Snapshot) -> Result<Vec<String>, SnapshotError> {
+        let per = self.per.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut candidates = self.ids.candidates()?;
+        let mut problems = Vec::new();
+        for (i, (c, (rows, digest))) in snap.manifest.collections.iter().zip(per).enumerate() {
+            problems.extend(collection_problems(snap, c, rows, &digest, candidates.remove(&i).unwrap_or_default())?);
+        }
+        Ok(problems)
+    }
 }
 
 /// Ids that occur more than once in a collection, with their counts. The sorted hashes found the

@@ -1,5 +1,6 @@
 //! Transform: snapshot → snapshot, offline. Compile the spec (every error at once) → verify the
-//! input → route, map and validate row groups in parallel → write in input order → manifest with
+//! input → route, map and validate row groups in parallel → gather each target's rows out of the
+//! read batches and write them in input order → manifest with
 //! lineage, last, and only when the quality gate is met.
 //!
 //! Output: parts + `manifest.json` (a snapshot `load` takes), `rejects.parquet` and `report.json`.
@@ -35,7 +36,7 @@ use crate::snapshot::manifest::{Tool, derived_id};
 use crate::snapshot::outdir::{self, Job};
 use crate::snapshot::reader::Snapshot;
 use crate::snapshot::store::{SPEC_LIMIT, Store, read_bounded};
-use crate::snapshot::verify::{NoCheck, verify_store};
+use crate::snapshot::verify::{RecordTally, check_files};
 use crate::snapshot::writer::{WriterOptions, WrittenCollection};
 use crate::snapshot::{CollectionEntry, Manifest, SnapshotError};
 use error::TransformError;
@@ -43,7 +44,7 @@ use report::{REPORT_FILE, Report, TransformSummary};
 use sink::TargetOutput;
 
 /// The outcomes of a window of row groups, in order.
-type Decided = Vec<Result<Vec<source::Outcome>>>;
+type Decided = Vec<Result<source::Decided>>;
 
 /// A validated transform request (built from the command line).
 #[derive(Debug, Clone)]
@@ -117,9 +118,22 @@ pub fn transform(opts: &TransformOptions, progress: &dyn Progress) -> Result<Tra
         report,
     )?;
     let bar = progress.bar("transform", Some(records_in), "records");
-    run_windows(&plan, &tasks, &mut sink, bar.as_ref())?;
+    let tally = opts.verify_input.then(|| RecordTally::new(&snap));
+    run_windows(&plan, &snap, &tasks, &mut sink, bar.as_ref(), tally.as_ref())?;
     bar.finish();
     let (mut report, written) = sink.finish()?;
+    // The input's records, read once by the pass above, against its manifest: damage found now
+    // removes what was written, and no manifest is written.
+    if let Some(tally) = tally {
+        let problems = tally.finish(&snap)?;
+        if !problems.is_empty() {
+            if let Some((_, store)) = &out {
+                store.remove_prefix("parts")?;
+                store.remove_prefix(rejects::REJECTS_FILE)?;
+            }
+            return Err(TransformError::DamagedInput { input: PathBuf::from(opts.input.to_string()), problems }.into());
+        }
+    }
     report.pass_rate = if records_in == 0 { 1.0 } else { report.written as f64 / records_in as f64 };
     report.gate_passed = report.pass_rate >= plan.min_pass_rate;
     let manifest_blake3 = match out {
@@ -139,14 +153,16 @@ pub fn transform(opts: &TransformOptions, progress: &dyn Progress) -> Result<Tra
     })
 }
 
-/// Opens the input and, unless trusted, proves it intact before anything is written.
+/// Opens the input and, unless trusted, checks its files (every part's size and blake3, no
+/// stray file) before anything is written; its records are checked in the transform's own pass
+/// ([`RecordTally`]), so the input is read once.
 fn open_input(opts: &TransformOptions) -> Result<Snapshot> {
     let snap = Snapshot::open_store(opts.input.open_store()?)?;
     if opts.verify_input {
-        let v = verify_store(snap.store.clone(), &NoCheck)?;
-        if !v.ok() {
+        let problems = check_files(&snap)?;
+        if !problems.is_empty() {
             let input = PathBuf::from(opts.input.to_string());
-            return Err(TransformError::DamagedInput { input, problems: v.problems }.into());
+            return Err(TransformError::DamagedInput { input, problems }.into());
         }
     }
     Ok(snap)
@@ -154,20 +170,31 @@ fn open_input(opts: &TransformOptions) -> Result<Snapshot> {
 
 /// Decides a window of row groups in parallel while the window before it is written, in order:
 /// memory is bounded by two windows, not the snapshot, and reading overlaps writing.
-fn run_windows(plan: &plan::Plan, tasks: &[source::Task], sink: &mut sink::Sink<'_>, bar: &dyn Bar) -> Result<()> {
+fn run_windows(
+    plan: &plan::Plan,
+    snap: &Snapshot,
+    tasks: &[source::Task],
+    sink: &mut sink::Sink<'_>,
+    bar: &dyn Bar,
+    tally: Option<&RecordTally>,
+) -> Result<()> {
     let window = (rayon::current_num_threads() / 2).max(1);
+    let index = |t: &source::Task| {
+        let i = snap.manifest.collections.iter().position(|c| *c.name == *t.collection);
+        tally.zip(Some(i.expect("a task's collection is in the manifest")))
+    };
     let consume = |sink: &mut sink::Sink<'_>, chunk: &[source::Task], results: Decided| {
         for (t, r) in chunk.iter().zip(results) {
-            let outcomes = r?;
-            bar.inc(outcomes.len() as u64);
-            sink.consume(&t.collection, outcomes)?;
+            let decided = r?;
+            bar.inc(decided.outcomes.len() as u64);
+            sink.consume(&t.collection, decided)?;
         }
         Ok::<(), Error>(())
     };
     let mut decided: Option<(&[source::Task], Decided)> = None;
     for chunk in tasks.chunks(window) {
         let (results, written) = rayon::join(
-            || chunk.par_iter().map(|t| source::process(plan, t)).collect::<Vec<_>>(),
+            || chunk.par_iter().map(|t| source::process(plan, t, index(t))).collect::<Vec<_>>(),
             || match decided.take() {
                 Some((c, r)) => consume(sink, c, r),
                 None => Ok(()),

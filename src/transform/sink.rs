@@ -1,8 +1,11 @@
 //! The ordered half of a transform: outcomes arrive in input order; ids are rewritten and checked
 //! for uniqueness, each target's dimension is latched by its first record (as Chroma does), and
-//! records are written in fixed-size batches so the output bytes never depend on thread count.
+//! records are gathered out of the read batches and written in fixed-size batches so the output
+//! bytes never depend on thread count.
 
 use std::sync::Arc;
+
+use arrow::record_batch::RecordBatch;
 
 use rayon::prelude::*;
 
@@ -12,10 +15,10 @@ use super::rejects::{Rejected, RejectsWriter};
 use super::report::{Report, TargetReport};
 use super::rules;
 use super::seen::SeenIds;
-use super::source::{Outcome, Passed};
+use super::source::{Decided, Outcome, Passed};
 use crate::error::Result;
-use crate::record::{RecordPage, RecordRef, parse_metadata};
-use crate::snapshot::convert::page_to_batch;
+use crate::record::parse_metadata;
+use crate::snapshot::convert::{BatchView, Gather};
 use crate::snapshot::store::Store;
 use crate::snapshot::writer::{CollectionWriter, WriterOptions, WrittenCollection};
 
@@ -30,10 +33,11 @@ struct TargetState {
     /// Ids written so far, when duplicates can happen at all (see [`Sink::new`]).
     seen: Option<SeenIds>,
     dim: Option<usize>,
-    /// Rows admitted but not yet written (fewer than `WRITE_ROWS`).
-    pending: RecordPage,
-    /// Pages of exactly `WRITE_ROWS` rows, waiting for the next write.
-    ready: Vec<RecordPage>,
+    /// Rows admitted but not yet written (fewer than `WRITE_ROWS`), gathered from the read
+    /// batches; created with the dimension the first record fixes.
+    pending: Option<Gather>,
+    /// Batches of exactly `WRITE_ROWS` rows (the last one: the rest), waiting for the next write.
+    ready: Vec<RecordBatch>,
     writer: Option<CollectionWriter>,
 }
 
@@ -48,6 +52,8 @@ pub struct Sink<'a> {
     targets: Vec<TargetState>,
     rejects: Option<RejectsWriter>,
     pub report: Report,
+    /// Keys the read batches for the gathers: each batch consumed gets the next number.
+    next_batch: u64,
 }
 
 impl<'a> Sink<'a> {
@@ -74,17 +80,20 @@ impl<'a> Sink<'a> {
                 rejected: 0,
                 seen: (t.ids.is_some() || sources > 1).then(SeenIds::default),
                 dim: None,
-                pending: RecordPage::default(),
+                pending: None,
                 ready: Vec::new(),
                 writer: None,
             })
             .collect();
         let out = if write_parts { out } else { None };
-        Ok(Self { plan, out, opts, targets, rejects, report })
+        Ok(Self { plan, out, opts, targets, rejects, report, next_batch: 0 })
     }
 
     /// Takes the outcomes of one row group, in order.
-    pub fn consume(&mut self, collection: &str, outcomes: Vec<Outcome>) -> Result<()> {
+    pub fn consume(&mut self, collection: &str, decided: Decided) -> Result<()> {
+        let Decided { batches, outcomes } = decided;
+        let first_key = self.next_batch;
+        self.next_batch += batches.len() as u64;
         let mut rejected = Vec::new();
         for o in outcomes {
             match o {
@@ -100,7 +109,8 @@ impl<'a> Sink<'a> {
                     rejected.push(record);
                 }
                 Outcome::Passed(p) => {
-                    if let Some(r) = self.admit(collection, p) {
+                    let (at, key) = (p.batch as usize, first_key + u64::from(p.batch));
+                    if let Some(r) = self.admit(collection, p, &batches[at], key) {
                         self.report.add_reasons(&r.source_collection, &r.id, &r.reasons);
                         rejected.push(r);
                     }
@@ -114,21 +124,24 @@ impl<'a> Sink<'a> {
     }
 
     /// Rewrites the id and checks what needs the records before it; returns a rejection.
-    fn admit(&mut self, collection: &str, p: Passed) -> Option<Rejected> {
+    /// `batch` holds the record (row `p.row`), `batch_key` names that batch for the gather.
+    fn admit(&mut self, collection: &str, p: Passed, batch: &RecordBatch, batch_key: u64) -> Option<Rejected> {
         let plan = &self.plan.targets[p.target];
         let ts = &mut self.targets[p.target];
         ts.routed += 1;
+        let view = BatchView::new(batch);
+        let r = view.record(p.row as usize);
         let mut reasons = Vec::new();
         let id = match &plan.ids {
-            None => p.id.clone(),
+            None => r.id.to_owned(),
             Some(tpl) => {
-                let src = p.source_metadata.as_deref().and_then(|m| parse_metadata(m).ok());
+                let src = r.metadata.and_then(|m| parse_metadata(m).ok());
                 let n = (ts.written + 1).to_string();
                 let look = |k: &str| {
                     if k == "n" {
                         Some(n.clone())
                     } else {
-                        rules::property(k, &p.id, &plan.name, collection, src.as_ref())
+                        rules::property(k, r.id, &plan.name, collection, src.as_ref())
                     }
                 };
                 tpl.render(look).unwrap_or_else(|var| {
@@ -151,42 +164,28 @@ impl<'a> Sink<'a> {
         if !id.is_empty() && ts.seen.as_ref().zip(key).is_some_and(|(seen, key)| seen.contains(key)) {
             reasons.push(Reason::new("id.duplicate", None, format!("id {id:?} was already written to this target")));
         }
-        if let Some(d) = ts.dim.filter(|d| *d != p.embedding.len()) {
+        if let Some(d) = ts.dim.filter(|d| *d != r.embedding.len()) {
             reasons.push(Reason::new(
                 "embedding.dimension_mismatch",
                 None,
-                format!("{} dimensions, but this target's first record fixed {d}", p.embedding.len()),
+                format!("{} dimensions, but this target's first record fixed {d}", r.embedding.len()),
             ));
         }
         if !reasons.is_empty() {
             ts.rejected += 1;
-            let r = RecordRef {
-                id: &p.id,
-                embedding: &p.embedding,
-                document: p.document.as_deref(),
-                uri: p.uri.as_deref(),
-                metadata: p.source_metadata.as_deref(),
-            };
             return Some(Rejected::new(collection, Some(&ts.name), &r, reasons));
         }
         if let (Some(seen), Some(key)) = (ts.seen.as_mut(), key) {
             seen.insert(key);
         }
         ts.written += 1;
-        let dim = p.embedding.len(); // the target's: a different one was rejected above
-        if ts.dim.is_none() {
-            ts.dim = Some(dim);
-            ts.pending = RecordPage::with_capacity(dim, WRITE_ROWS);
-        }
-        let page = &mut ts.pending;
-        page.ids.push(id);
-        page.embeddings.extend_from_slice(&p.embedding);
-        page.documents.push(p.document);
-        page.uris.push(p.uri);
-        page.metadatas.push(p.metadata);
-        if page.len() == WRITE_ROWS {
-            let full = std::mem::replace(page, RecordPage::with_capacity(dim, WRITE_ROWS));
-            ts.ready.push(full);
+        let dim = r.embedding.len(); // the target's: a different one was rejected above
+        ts.dim.get_or_insert(dim);
+        self.out.as_ref()?; // a dry run writes nothing: no rows are gathered
+        let pending = ts.pending.get_or_insert_with(|| Gather::new(dim));
+        pending.push(batch_key, batch, p.row as usize, id, p.metadata);
+        if pending.len() == WRITE_ROWS {
+            ts.ready.push(pending.take_batch());
         }
         None
     }
@@ -195,18 +194,12 @@ impl<'a> Sink<'a> {
     /// per thread.
     fn write_full_batches(&mut self, all: bool) -> Result<()> {
         let Some(out) = self.out.clone() else {
-            // A dry run keeps nothing: its pages are emptied in place, buffers kept.
-            for t in &mut self.targets {
-                t.ready.clear();
-                t.pending.clear();
-            }
-            return Ok(());
+            return Ok(()); // a dry run gathers nothing
         };
         let opts = &self.opts;
         self.targets.par_iter_mut().enumerate().try_for_each(|(i, t)| -> Result<()> {
-            if all && !t.pending.is_empty() {
-                let last = std::mem::take(&mut t.pending);
-                t.ready.push(last);
+            if all && let Some(rest) = t.pending.as_mut().filter(|g| !g.is_empty()) {
+                t.ready.push(rest.take_batch());
             }
             if t.ready.is_empty() {
                 return Ok(());
@@ -217,8 +210,8 @@ impl<'a> Sink<'a> {
                 t.writer = Some(w);
             }
             let w = t.writer.as_mut().expect("just created");
-            for page in t.ready.drain(..) {
-                w.write_batch(&page_to_batch(&page))?;
+            for batch in t.ready.drain(..) {
+                w.write_batch(&batch)?;
             }
             Ok(())
         })

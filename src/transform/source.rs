@@ -1,6 +1,8 @@
 //! The parallel half of a transform: the input split into row groups, each read, routed, mapped
 //! and validated on its own (any thread), into an ordered list of outcomes.
 
+use arrow::record_batch::RecordBatch;
+
 use super::checks::Reason;
 use super::plan::{Plan, Route};
 use super::rejects::Rejected;
@@ -9,6 +11,7 @@ use crate::error::Result;
 use crate::record::{RecordRef, parse_metadata};
 use crate::snapshot::convert::BatchView;
 use crate::snapshot::reader::{RowGroup, Snapshot};
+use crate::snapshot::verify::RecordTally;
 
 /// Rows decoded at a time: a whole row group at once costs several times its size in transient
 /// level and value buffers.
@@ -22,17 +25,14 @@ pub fn tasks(snap: &Snapshot) -> Result<Vec<Task>> {
     Ok(snap.row_groups()?)
 }
 
-/// A record that passed every per-record check, before its id is rewritten.
+/// A record that passed every per-record check, before its id is rewritten: where it is (its
+/// batch and row in [`Decided::batches`]) and its mapped metadata. Nothing else is copied: the
+/// sink gathers the kept rows' columns straight out of the read batches.
 pub struct Passed {
     pub target: usize,
-    pub id: String,
-    pub embedding: Vec<f32>,
-    pub document: Option<String>,
-    pub uri: Option<String>,
+    pub batch: u32,
+    pub row: u32,
     pub metadata: Option<String>,
-    /// The source record's metadata text: for `meta.*` in id templates, and for a rejection
-    /// decided later (duplicate id, dimension) so that the rejects file holds the record as it was.
-    pub source_metadata: Option<String>,
 }
 
 pub enum Outcome {
@@ -40,21 +40,33 @@ pub enum Outcome {
     Rejected { routed: Option<usize>, record: Rejected },
 }
 
-/// Reads one row group and decides every record in it.
-pub fn process(plan: &Plan, task: &Task) -> Result<Vec<Outcome>> {
+/// One row group decided: the batches it was read in, and every record's outcome in order.
+pub struct Decided {
+    pub batches: Vec<RecordBatch>,
+    pub outcomes: Vec<Outcome>,
+}
+
+/// Reads one row group and decides every record in it; `tally` (the input check done in the same
+/// pass) gets every batch read, with the collection's index in the manifest.
+pub fn process(plan: &Plan, task: &Task, tally: Option<(&RecordTally, usize)>) -> Result<Decided> {
     let reader = task.read(READ_ROWS)?;
-    let mut out = Vec::with_capacity(task.rows);
+    let mut out = Decided { batches: Vec::new(), outcomes: Vec::with_capacity(task.rows) };
     for batch in reader {
         let batch = batch?;
-        let view = BatchView::new(&batch);
-        for r in view.records() {
-            out.push(decide(plan, &task.collection, &r));
+        if let Some((tally, index)) = tally {
+            tally.add(index, &batch);
         }
+        let at = u32::try_from(out.batches.len()).expect("batches of a row group fit in u32");
+        for (row, r) in BatchView::new(&batch).records().enumerate() {
+            let row = u32::try_from(row).expect("rows of a batch fit in u32");
+            out.outcomes.push(decide(plan, &task.collection, &r, (at, row)));
+        }
+        out.batches.push(batch);
     }
     Ok(out)
 }
 
-fn decide(plan: &Plan, collection: &str, r: &RecordRef<'_>) -> Outcome {
+fn decide(plan: &Plan, collection: &str, r: &RecordRef<'_>, (batch, row): (u32, u32)) -> Outcome {
     let src = match r.metadata.map(parse_metadata) {
         None => None,
         Some(Ok(m)) => Some(m),
@@ -88,13 +100,5 @@ fn decide(plan: &Plan, collection: &str, r: &RecordRef<'_>) -> Outcome {
             record: Rejected::new(collection, Some(&target.name), r, reasons),
         };
     }
-    Outcome::Passed(Passed {
-        target: t,
-        id: r.id.to_owned(),
-        embedding: r.embedding.to_vec(),
-        document: r.document.map(str::to_owned),
-        uri: r.uri.map(str::to_owned),
-        metadata,
-        source_metadata: r.metadata.map(str::to_owned),
-    })
+    Outcome::Passed(Passed { target: t, batch, row, metadata })
 }

@@ -60,7 +60,7 @@ pub fn typed(v: &Value) -> Value {
 }
 
 /// The records of one snapshot collection in the dump's shape, sorted by id.
-fn snapshot_rows(dir: &Path, name: &str) -> (Value, Vec<Value>) {
+pub fn snapshot_rows(dir: &Path, name: &str) -> (Value, Vec<Value>) {
     let snap = Snapshot::open(dir).expect("open snapshot");
     let c = snap.manifest.collection(name).unwrap_or_else(|| panic!("{name} not in the snapshot")).clone();
     let mut rows = Vec::new();

@@ -25,6 +25,8 @@ pub const V1: &str = "1.5.9";
 pub const V0: &str = "0.4.24";
 /// Every server version the tests cover.
 pub const VERSIONS: [&str; 2] = [V1, V0];
+/// A 0.5 release, only for reading its data directories (`export --from-dir`, tests/it/from_dir.rs).
+pub const V05: &str = "0.5.23";
 
 /// Root of the cargo package (where `bin/` and `tests/py/` live).
 pub fn repo() -> PathBuf {
@@ -156,8 +158,8 @@ pub fn shared(version: &str) -> &'static Server {
 
 /// The python of the venv holding the `version` client (created on first use).
 pub fn python(version: &str) -> PathBuf {
-    static PYTHONS: [OnceLock<PathBuf>; 2] = [OnceLock::new(), OnceLock::new()];
-    let slot = VERSIONS.iter().position(|v| *v == version).unwrap_or_else(|| panic!("unknown version {version}"));
+    static PYTHONS: [OnceLock<PathBuf>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    let slot = [V1, V0, V05].iter().position(|v| *v == version).unwrap_or_else(|| panic!("unknown version {version}"));
     PYTHONS[slot]
         .get_or_init(|| {
             let out = chroma_server().args(["python", version]).output().expect("run bin/chroma-server python");

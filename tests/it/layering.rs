@@ -1,6 +1,6 @@
 //! The layering rules of docs/architecture.md, checked on the source tree so that a change that
 //! breaks one fails here rather than in review: Parquet only in `snapshot/`, HTTP only in
-//! `chroma/`, transform offline, a manifest hashed only where its bytes are, a `//!` line atop
+//! `chroma/`, transform and `fromdir/` offline, a manifest hashed only where its bytes are, a `//!` line atop
 //! every file.
 
 use std::path::{Path, PathBuf};
@@ -49,6 +49,20 @@ fn http_is_spoken_only_in_chroma_and_never_by_snapshot_or_transform() {
         &["crate::chroma", "chroma_snap::chroma"],
     );
     assert!(found.is_empty(), "snapshot/ or transform/ uses the Chroma client:\n{}", found.join("\n"));
+}
+
+#[test]
+fn a_data_directory_is_read_without_a_server_and_without_parquet() {
+    // `fromdir/` may share the plain `CollectionInfo` type (one rule for the distance space), but
+    // never the HTTP client; it writes parts only through the snapshot writer.
+    let found = offenders(
+        |rel| rel.starts_with("fromdir/"),
+        &["chroma::Client", "chroma::connect", "chroma::request", "ConnectOptions", "arrow::", "RecordBatch"],
+    );
+    assert!(found.is_empty(), "fromdir/ reaches for a server or for Parquet:\n{}", found.join("\n"));
+    // And SQLite is opened only there, read-only.
+    let found = offenders(|rel| !rel.starts_with("fromdir/"), &["rusqlite::"]);
+    assert!(found.is_empty(), "SQLite outside src/fromdir/:\n{}", found.join("\n"));
 }
 
 #[test]

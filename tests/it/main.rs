@@ -9,6 +9,7 @@ mod docs;
 mod export;
 mod export_faults;
 mod export_proxy;
+mod from_dir;
 mod golden_bytes;
 mod harness;
 mod help;

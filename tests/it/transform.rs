@@ -180,6 +180,36 @@ fn damaged_input_is_refused_before_writing() {
     assert!(!out.exists(), "output written for a damaged input");
 }
 
+/// Damage that only the records show (the files match their hashes, the records do not match
+/// the manifest's digest) is found by the transform's own pass over the input, which is read
+/// once: exit 2 naming the collection, and what was written is removed; no manifest.
+#[test]
+fn records_that_disagree_with_the_manifest_are_found_in_the_same_pass_and_nothing_is_kept() {
+    let t = tempfile::tempdir().unwrap();
+    let copy = t.path().join("legacy");
+    copy_dir(legacy(), &copy);
+    let manifest = copy.join("manifest.json");
+    let mut m: Value = serde_json::from_slice(&fs::read(&manifest).unwrap()).unwrap();
+    let name = m["collections"][1]["name"].as_str().unwrap().to_owned();
+    m["collections"][1]["records_digest"] = Value::from("0".repeat(64));
+    fs::write(&manifest, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+    let out = t.path().join("out");
+    let o = transform(&copy, Path::new(SPEC), &out, None);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains(&format!("collection {name:?}: records digest")), "{err}");
+    assert!(!out.join("manifest.json").exists() && !out.join("parts").exists(), "output kept");
+    assert!(!out.join("rejects.parquet").exists(), "rejects kept");
+    // --trust-input takes the input as it is.
+    let trusted = t.path().join("trusted");
+    let o = snap_bin()
+        .args(["transform", copy.to_str().unwrap(), "--spec", SPEC, "--out", trusted.to_str().unwrap()])
+        .args(["--trust-input", "--quiet"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
 #[test]
 fn below_the_gate_exits_4_without_a_manifest() {
     let t = tempfile::tempdir().unwrap();
