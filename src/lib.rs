@@ -12,6 +12,7 @@
 //! [`snapshot`] never speaks HTTP; [`chroma`] never touches Parquet; [`record`] is what they share.
 
 pub mod chroma;
+pub mod diff;
 pub mod error;
 pub mod escape;
 pub mod export;

@@ -92,6 +92,18 @@ impl Client {
             .ok_or_else(|| ChromaError::Protocol { what, why: format!("unexpected answer {v}") })
     }
 
+    /// Replaces a collection's metadata (both APIs replace the whole map; 0.x keeps its `hnsw:*`
+    /// settings there, so the caller sends them along). 1.x refuses an empty map.
+    pub async fn modify_metadata(
+        &self,
+        c: &CollectionInfo,
+        metadata: &crate::record::Metadata,
+    ) -> Result<(), ChromaError> {
+        let what = format!("metadata of collection {:?}", c.name);
+        let body = serde_json::to_vec(&serde_json::json!({ "new_metadata": metadata })).expect("metadata serialises");
+        self.send(Method::PUT, self.route(&["collections", &c.id]), Some(body.into()), &what).await.map(|_| ())
+    }
+
     pub async fn delete_collection(&self, name: &str) -> Result<(), ChromaError> {
         let what = format!("delete collection {name:?}");
         self.send(Method::DELETE, self.route(&["collections", name]), None, &what).await.map(|_| ())

@@ -18,7 +18,8 @@ use super::out;
 pub const EXAMPLES: &str = "Examples:
   chroma-snap load snap/ --to http://127.0.0.1:8000
   chroma-snap load snap/ --to http://127.0.0.1:8000 --collection docs=docs_restored --dry-run
-  chroma-snap load old-snap/ --to http://127.0.0.1:8000 --if-exists replace   # roll back
+  chroma-snap load old-snap/ --to http://127.0.0.1:8000 --if-exists sync      # roll back, writing the difference
+  chroma-snap load old-snap/ --to http://127.0.0.1:8000 --if-exists replace   # roll back settings too
   chroma-snap load /mnt/ro/snap --to https://chroma.example.com --journal ~/load.jsonl --json
   chroma-snap load snap/ --to http://127.0.0.1:8000 --shard 1/3   # one of three loaders
   chroma-snap load s3://backups/chroma/2026-05-01 --to http://127.0.0.1:8000  # AWS_* from the environment
@@ -33,6 +34,7 @@ pub enum IfExistsArg {
     Resume,
     Replace,
     Append,
+    Sync,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -48,7 +50,8 @@ pub struct Args {
     #[command(flatten)]
     pub connect: Connect,
     /// When a target collection exists: fail (default unless a journal knows it), resume (carry on
-    /// from the journal), replace (delete and reload), append (upsert into it).
+    /// from the journal), replace (delete and reload), append (upsert into it), sync (write only
+    /// the difference: delete what the snapshot lacks, rewrite changed records, add missing ones).
     #[arg(long, value_enum)]
     pub if_exists: Option<IfExistsArg>,
     /// Connect and check, print the plan, write nothing.
@@ -111,6 +114,7 @@ impl Args {
                 IfExistsArg::Resume => IfExists::Resume,
                 IfExistsArg::Replace => IfExists::Replace,
                 IfExistsArg::Append => IfExists::Append,
+                IfExistsArg::Sync => IfExists::Sync,
             }),
             dry_run: self.dry_run,
             verify: !self.no_verify,
@@ -189,6 +193,20 @@ fn render(s: &LoadSummary) -> String {
                     sh.row_groups
                 );
             }
+        }
+    }
+    for c in &s.collections {
+        if let Some(n) = &c.sync {
+            let would = if s.dry_run { "would sync" } else { "synced" };
+            let _ = writeln!(
+                o,
+                "{would} {:?}: {} added, {} updated, {} deleted, {} unchanged",
+                escape::text(&c.target),
+                n.added,
+                n.updated,
+                n.deleted,
+                n.unchanged
+            );
         }
     }
     if s.dry_run {

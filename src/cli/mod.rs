@@ -2,6 +2,7 @@
 //! exit code. No business logic lives here.
 
 pub mod connect;
+pub mod diff;
 pub mod export;
 pub mod inspect;
 pub mod load;
@@ -67,6 +68,10 @@ pub enum Command {
     /// with a live server.
     #[command(after_help = verify::EXAMPLES)]
     Verify(verify::Args),
+    /// Show what differs between two snapshots or servers: records only on one side, changed
+    /// records and which fields, settings.
+    #[command(after_help = diff::EXAMPLES)]
+    Diff(diff::Args),
 }
 
 impl Cli {
@@ -91,6 +96,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Inspect(a) => inspect::run(a),
         Command::Transform(a) => transform::run(a, progress.as_ref()),
         Command::Verify(a) => verify::run(a),
+        Command::Diff(a) => diff::run(a),
     }
 }
 

@@ -47,8 +47,9 @@ pub(super) fn check_journal_start(
             if plan.shard.is_some() || shard.is_some() {
                 // A shard never starts over alone: what it loaded sits beside its siblings' records.
                 Err(LoadError::ShardJournal { path: journal.path.clone(), why }.into())
-            } else if plan.if_exists == Some(IfExists::Replace) {
-                tracing::warn!("journal {}: {why}; starting a new one (--if-exists replace)", journal.path.display());
+            } else if matches!(plan.if_exists, Some(IfExists::Replace | IfExists::Sync)) {
+                // A sync recomputes what to write from the target itself: another journal holds nothing it needs.
+                tracing::warn!("journal {}: {why}; starting a new one", journal.path.display());
                 journal.restart()?;
                 journal.append(start)
             } else {
@@ -83,6 +84,9 @@ pub(super) fn check_dimension(entry: &CollectionEntry, info: &CollectionInfo) ->
     }
 }
 
+/// The action of a collection that exists and is synced.
+pub(super) const SYNCED: &str = "synced";
+
 /// What the journal and the target say should happen to one collection.
 pub(super) struct Decision {
     pub info: CollectionInfo,
@@ -110,6 +114,11 @@ pub(super) async fn decide(
     }
     let state = journal.state.collections.get(dst).cloned();
     let add = if plan.upsert { WriteOp::Upsert } else { WriteOp::Add };
+    // A sync compares the target with the snapshot whatever the journal says (see sync.rs).
+    if let (Some(IfExists::Sync), Some(info)) = (plan.if_exists, &existing) {
+        journal.append(collection_line(entry, dst, info, WriteOp::Add, limits, false))?;
+        return Ok(Decision { info: info.clone(), action: SYNCED, op: WriteOp::Add, limits, appended: false });
+    }
     // A load of this snapshot into this very collection was journalled: carry on.
     if let (Some(st), Some(info)) = (&state, &existing)
         && st.collection_id.as_deref() == Some(info.id.as_str())

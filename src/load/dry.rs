@@ -31,7 +31,9 @@ pub(super) async fn plan_all(
     let mut out = Vec::new();
     for (entry, dst) in pairs {
         let mut c = dry_run(snap, entry, dst, client, limits, plan).await?;
-        if let Some(st) = known.collections.get(dst.as_str()).filter(|st| st.src == entry.name) {
+        // A sync compares with the target whatever the journal says.
+        let journalled = known.collections.get(dst.as_str()).filter(|st| st.src == entry.name);
+        if let Some(st) = journalled.filter(|_| plan.if_exists != Some(IfExists::Sync)) {
             c.action = if st.done {
                 "loaded already (journal)".to_owned()
             } else {
@@ -93,8 +95,18 @@ async fn dry_run(
         }
         (Some(_), Some(IfExists::Replace)) => "would replace".to_owned(),
         (Some(_), Some(IfExists::Append)) => "would append".to_owned(),
+        (Some(_), Some(IfExists::Sync)) => "would sync".to_owned(),
         (Some(_), Some(IfExists::Resume)) => "would resume (if journalled)".to_owned(),
         (Some(_), _) => "exists: would fail unless journalled (see --if-exists)".to_owned(),
+    };
+    // A sync reads the target and counts what it would write; a collection it creates is all added.
+    let sync = match (&existing, plan.if_exists) {
+        (Some(info), Some(IfExists::Sync)) => {
+            let (diff, _) = super::sync::difference(snap, entry, client, info, None).await?;
+            Some(super::sync::SyncCounts::of(&diff))
+        }
+        (None, Some(IfExists::Sync)) => Some(super::sync::SyncCounts { added: records, ..Default::default() }),
+        _ => None,
     };
     let op = if plan.upsert || (existing.is_some() && plan.if_exists == Some(IfExists::Append)) {
         WriteOp::Upsert
@@ -116,6 +128,7 @@ async fn dry_run(
         seconds: 0.0,
         rate: 0.0,
         estimated_seconds: Some(records as f64 / estimated_rate(client, limits.encoding)),
+        sync,
         comparison: None,
     })
 }

@@ -80,6 +80,12 @@ pub enum LoadError {
         "collection {target:?} on {url} does not have the settings of the snapshot's {source_collection:?} ({why}); a shard only joins a collection with the snapshot's settings"
     )]
     ShardSettings { target: String, url: String, source_collection: String, why: String },
+    /// `--if-exists sync` found a target collection built with other settings (distance space,
+    /// HNSW parameters): they cannot change in place. Nothing was written.
+    #[error(
+        "collection {target:?} on {url} was built with other settings than the snapshot's {source_collection:?} ({why}); sync cannot change them in place, nothing was written: use --if-exists replace"
+    )]
+    SyncSettings { target: String, url: String, source_collection: String, why: String },
     /// For tests: `--fail-after-batches`.
     #[error("stopped after {0} acknowledged batches (--fail-after-batches)")]
     StoppedForTest(u64),
@@ -101,7 +107,8 @@ impl LoadError {
             | Self::ShardIfExists { .. }
             | Self::ShardJournal { .. }
             | Self::OtherSplit { .. }
-            | Self::ShardSettings { .. } => exit::INPUT,
+            | Self::ShardSettings { .. }
+            | Self::SyncSettings { .. } => exit::INPUT,
             Self::Refused { .. }
             | Self::Batch { .. }
             | Self::Journal { .. }

@@ -63,6 +63,10 @@ pub enum Line {
     },
     /// Batch `index` of `dst` was acknowledged by the server.
     Batch { dst: String, index: u64, rows: u64 },
+    /// `--if-exists sync`: a request of one step of `dst`'s sync was acknowledged (`delete`,
+    /// `rewrite` or `add`, `rows` ids or records). A rerun recomputes the difference from the
+    /// target, so these lines are a record of what was done, not what a rerun skips.
+    Synced { dst: String, step: String, rows: u64 },
     /// Every batch of `dst` was acknowledged.
     Done { dst: String },
 }
@@ -127,6 +131,7 @@ impl State {
                     c.rows += rows;
                 }
             }
+            Line::Synced { .. } => {}
             Line::Done { dst } => {
                 if let Some(c) = self.collections.get_mut(&dst) {
                     c.done = true;

@@ -14,6 +14,7 @@ pub mod preflight;
 mod send;
 pub mod settings;
 pub mod shard;
+pub mod sync;
 
 use std::ops::Range;
 use std::path::PathBuf;
@@ -51,6 +52,9 @@ pub enum IfExists {
     Replace,
     /// Upsert the snapshot's records into it.
     Append,
+    /// Make it equal to the snapshot with the fewest writes: delete what the snapshot lacks,
+    /// rewrite changed records, add missing ones ([`sync`]).
+    Sync,
 }
 
 /// The 1.x server refuses bodies over 40 MiB; stay well under it.
@@ -142,6 +146,10 @@ pub struct CollectionLoad {
     /// Records sent per second in this run.
     pub rate: f64,
     pub estimated_seconds: Option<f64>,
+    /// `--if-exists sync`: `added`, `updated`, `deleted`, `unchanged` (a created collection: all
+    /// added).
+    #[serde(flatten)]
+    pub sync: Option<sync::SyncCounts>,
     pub comparison: Option<Comparison>,
 }
 
@@ -163,6 +171,9 @@ pub async fn load(plan: &LoadPlan, progress: &dyn Progress) -> Result<LoadSummar
         preflight::check_share(&snap, &shares, &rules)?;
     } else {
         preflight::check(snap.store.clone(), &rules)?;
+    }
+    if plan.if_exists == Some(IfExists::Sync) {
+        sync::check_settings(&pairs, &client).await?;
     }
     let mut summary = LoadSummary {
         snapshot: PathBuf::from(plan.snapshot.to_string()),
@@ -382,9 +393,25 @@ async fn load_collection(
         seconds: 0.0,
         rate: 0.0,
         estimated_seconds: None,
+        sync: None,
         comparison: None,
     };
-    if !st.as_ref().is_some_and(|s| s.done) {
+    if d.action == decide::SYNCED {
+        tracing::info!("collection {dst:?}: comparing every record with the snapshot's {:?}", entry.name);
+        let (diff, work) =
+            sync::difference(run.snap, entry, run.client, &d.info, Some(sync::Rewrite::for_server(run.client))).await?;
+        let counts = sync::SyncCounts::of(&diff);
+        tracing::info!(
+            "collection {dst:?}: {} to add, {} to rewrite, {} to delete, {} unchanged",
+            counts.added,
+            counts.updated,
+            counts.deleted,
+            counts.unchanged
+        );
+        sync::apply(run, journal, (entry, &d), work.expect("spilled"), &mut out).await?;
+        out.sync = Some(counts);
+        journal.append(Line::Done { dst: dst.to_owned() })?;
+    } else if !st.as_ref().is_some_and(|s| s.done) {
         let cut = send_batches(run, journal, (entry, rows.clone()), &d, acked, &mut out, bar.as_ref()).await?;
         (out.batches, out.bytes) = (cut.batches, cut.bytes);
         if cut.duplicates > 0 {
@@ -395,6 +422,9 @@ async fn load_collection(
             );
         }
         journal.append(Line::Done { dst: dst.to_owned() })?;
+    }
+    if run.plan.if_exists == Some(IfExists::Sync) && out.sync.is_none() {
+        out.sync = Some(sync::SyncCounts { added: records, ..Default::default() });
     }
     bar.finish();
     out.seconds = t0.elapsed().as_secs_f64();

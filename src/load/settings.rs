@@ -92,31 +92,70 @@ pub fn create_settings(entry: &CollectionEntry, api: Api) -> CreateSettings {
 /// `hnsw:*` metadata on 0.x), the embedding-function record when both have one, and the user's
 /// collection metadata. Float values may differ within `tol` (the 1.x server's parsing drift).
 pub fn differences(entry: &CollectionEntry, info: &CollectionInfo, tol: Tolerance) -> Vec<String> {
-    let mut out = Vec::new();
-    if entry.space != info.space() {
-        out.push(format!("distance space {}, the snapshot's is {}", info.space(), entry.space));
+    let d = compare(entry, &entry_of(info, 0), tol);
+    d.build.into_iter().chain(d.embedding_function).chain(d.metadata).collect()
+}
+
+/// A live collection's settings in the shape of a snapshot entry (no parts, `count` records), so
+/// that any two collections, live or in a snapshot, compare by one rule ([`compare`]).
+pub fn entry_of(info: &CollectionInfo, count: u64) -> CollectionEntry {
+    CollectionEntry {
+        name: info.name.clone(),
+        id: info.id.clone(),
+        metadata: info.metadata.clone(),
+        configuration: info.configuration.clone(),
+        space: info.space(),
+        dimension: info.dimension,
+        count,
+        source_count_before: None,
+        source_count_after: None,
+        changed_during_export: false,
+        records_digest: String::new(),
+        parts: Vec::new(),
     }
-    let conf = |key: &str| info.configuration.as_ref().and_then(|c| c.get(key)).filter(|v| !v.is_null());
-    let reported = |conf_key: &str, meta_key: &str| {
-        conf("hnsw")
-            .and_then(|h| h.get(conf_key))
-            .filter(|v| !v.is_null())
-            .or_else(|| info.metadata.as_ref().and_then(|m| m.get(meta_key)))
-    };
+}
+
+/// How collection `b`'s settings differ from `a`'s, in words ("… is B instead of A").
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct SettingsDifference {
+    /// Settings fixed when a collection is built: the distance space and the HNSW parameters
+    /// both sides report. Only a new collection changes them.
+    pub build: Vec<String>,
+    /// The embedding-function record, when both have one.
+    pub embedding_function: Option<String>,
+    /// The user's collection metadata (the `hnsw:*` keys aside).
+    pub metadata: Option<String>,
+}
+
+impl SettingsDifference {
+    pub fn is_empty(&self) -> bool {
+        self.build.is_empty() && self.embedding_function.is_none() && self.metadata.is_none()
+    }
+}
+
+/// Compares the settings of two collections (snapshot entries, or live ones through
+/// [`entry_of`]); float values may differ within `tol`.
+pub fn compare(a: &CollectionEntry, b: &CollectionEntry, tol: Tolerance) -> SettingsDifference {
+    let mut out = SettingsDifference::default();
+    if a.space != b.space {
+        out.build.push(format!("distance space {} instead of {}", b.space, a.space));
+    }
+    let (pa, pb) = (hnsw_params(a), hnsw_params(b));
     let mut drift = Drift::default();
-    for (conf_key, meta_key) in HNSW_KEYS.iter().filter(|(k, _)| *k != "space") {
-        if let (Some(want), Some(got)) = (hnsw_params(entry).get(*conf_key), reported(conf_key, meta_key)) {
-            out.extend(compare_values(&format!("hnsw {conf_key}"), want, got, tol, &mut drift).err());
+    for (conf_key, _) in HNSW_KEYS.iter().filter(|(k, _)| *k != "space") {
+        if let (Some(x), Some(y)) = (pa.get(*conf_key), pb.get(*conf_key)) {
+            out.build.extend(compare_values(&format!("hnsw {conf_key}"), x, y, tol, &mut drift).err());
         }
     }
-    let ef = entry.configuration.as_ref().and_then(|c| c.get("embedding_function")).filter(|v| v.is_object());
-    if let (Some(want), Some(got)) = (ef, conf("embedding_function")) {
-        out.extend(compare_values("embedding function", want, got, tol, &mut drift).err());
+    let ef = |e: &CollectionEntry| {
+        e.configuration.as_ref().and_then(|c| c.get("embedding_function")).filter(|v| v.is_object()).cloned()
+    };
+    if let (Some(x), Some(y)) = (ef(a), ef(b)) {
+        out.embedding_function = compare_values("embedding function", &x, &y, tol, &mut drift).err();
     }
     let as_value = |m: Option<Metadata>| m.map_or(Value::Null, Value::Object);
-    let (want, got) =
-        (as_value(user_metadata(entry.metadata.as_ref())), as_value(user_metadata(info.metadata.as_ref())));
-    out.extend(compare_values("metadata", &want, &got, tol, &mut drift).err());
+    let (x, y) = (as_value(user_metadata(a.metadata.as_ref())), as_value(user_metadata(b.metadata.as_ref())));
+    out.metadata = compare_values("metadata", &x, &y, tol, &mut drift).err();
     out
 }
 
@@ -207,7 +246,7 @@ mod tests {
         );
         let got = differences(&e, &other, tol);
         assert_eq!(got.len(), 3, "{got:?}");
-        assert!(got[0].contains("distance space l2, the snapshot's is cosine"), "{got:?}");
+        assert!(got[0].contains("distance space l2 instead of cosine"), "{got:?}");
         assert!(got[1].contains("hnsw ef_construction is 100 instead of 128"), "{got:?}");
         assert!(got[2].starts_with("metadata"), "{got:?}");
         // A 0.x target keeps the parameters in metadata.

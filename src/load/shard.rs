@@ -106,6 +106,9 @@ pub fn check_if_exists(plan: &LoadPlan) -> Result<()> {
             "replace",
             "a shard never deletes what another wrote; replace first (delete the target collections), then run the shards",
         ),
+        (Some(_), Some(IfExists::Sync)) => {
+            refuse("sync", "a shard never deletes what another wrote; sync without --shard")
+        }
         (Some(_), Some(IfExists::Fail)) => {
             refuse("fail", "the shards join the collection one of them creates; leave --if-exists out")
         }

@@ -7,61 +7,24 @@
 //! sides, so `count == found` means none); only then are both id lists sorted on disk
 //! ([`crate::spill`]) and merged to name them.
 
-use std::collections::HashMap;
 use std::ops::Range;
-use std::sync::Arc;
 
-use futures::TryStreamExt;
 use serde_json::Value;
 
-use super::VerifyError;
 use super::drift::{Drift, Tolerance, compare_records, compare_values};
 use super::report::{Comparison, RecordDifference};
+use super::source::Side;
+use super::walk::{self, Sink};
 use crate::chroma::{Api, Client, CollectionInfo};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::load::settings::user_metadata;
-use crate::record::RecordPage;
-use crate::snapshot::convert::BatchView;
+use crate::record::RecordRef;
 use crate::snapshot::reader::Snapshot;
 use crate::snapshot::{CollectionEntry, RecordsDigest};
-use crate::spill::{Merged, SortedKeys, difference};
 
 /// Whether a server moves float64 metadata values when it parses them (the 1.x Rust server).
 pub fn drifts_float_metadata(client: &Client) -> bool {
     client.api == Api::V2 && !client.server_version.as_deref().is_some_and(|v| v.starts_with("0."))
-}
-
-/// The target's side of one comparison: where to read, and what was read so far.
-struct Target {
-    client: Arc<Client>,
-    info: Arc<CollectionInfo>,
-    /// Records per read.
-    rows: usize,
-    digest: RecordsDigest,
-    /// Only these rows of the snapshot collection (a shard's); all when `None`.
-    share: Option<Range<u64>>,
-}
-
-impl Target {
-    async fn fetch(&self, ids: Vec<String>) -> Result<RecordPage> {
-        fetch(self.client.clone(), self.info.clone(), ids).await
-    }
-}
-
-async fn fetch(client: Arc<Client>, info: Arc<CollectionInfo>, ids: Vec<String>) -> Result<RecordPage> {
-    if ids.is_empty() {
-        return Ok(RecordPage::default());
-    }
-    let body = client.fetch_records(&info, &ids).await?;
-    let parsed = client.parse_records_off_thread(body, &info.name).await?;
-    let fail = |why: String| Error::from(VerifyError::ReadBack { collection: info.name.clone(), why });
-    if let Some(why) = parsed.short_arrays {
-        return Err(fail(format!("cannot read records back: {why}")));
-    }
-    if let Some(id) = parsed.missing_embedding.first() {
-        return Err(fail(format!("record {id:?} has no embedding on the server")));
-    }
-    Ok(parsed.page)
 }
 
 /// Compares snapshot collection `entry` with the live collection `info`; with `subset`, the
@@ -74,12 +37,15 @@ pub async fn compare(
     listed: usize,
     subset: bool,
 ) -> Result<Comparison> {
-    let (mut cmp, mut target) = start(entry, client, info, subset, None).await?;
-    let found = compare_records_paged(snap, entry, &mut target, &mut cmp, listed).await?;
-    if cmp.target_records > found {
-        account_extra(snap, entry, &mut target, &mut cmp, listed).await?;
+    let mut cmp = start(entry, client, info, subset).await?;
+    let (a, b) = (Side::snapshot(snap, entry), Side::server(client, info));
+    let mut digest = RecordsDigest::default();
+    let mut sink = Findings { cmp: &mut cmp, listed, digest: &mut digest };
+    let found = walk::paged(&a, &b, entry.dimension, &mut sink).await?;
+    if sink.cmp.target_records > found {
+        walk::only_b(&a, &b, entry.dimension, &mut sink).await?;
     }
-    cmp.target_digest = target.digest.to_hex();
+    cmp.target_digest = digest.to_hex();
     tracing::debug!(
         "collection {:?}: digest {} (snapshot {}), {} extra",
         info.name,
@@ -90,24 +56,10 @@ pub async fn compare(
     Ok(cmp)
 }
 
-/// Step 1 and the target's side of a comparison (all records, or the rows of `share`).
-async fn start(
-    entry: &CollectionEntry,
-    client: &Client,
-    info: &CollectionInfo,
-    subset: bool,
-    share: Option<Range<u64>>,
-) -> Result<(Comparison, Target)> {
+/// Step 1, with the tolerance of this target.
+async fn start(entry: &CollectionEntry, client: &Client, info: &CollectionInfo, subset: bool) -> Result<Comparison> {
     let tol = Tolerance::for_target(&entry.space, drifts_float_metadata(client));
-    let cmp = compare_settings(entry, client, info, tol, subset).await?;
-    let target = Target {
-        client: Arc::new(client.clone()),
-        info: Arc::new(info.clone()),
-        rows: client.read_page_rows(1000, 32 << 20, entry.dimension),
-        digest: RecordsDigest::default(),
-        share,
-    };
-    Ok((cmp, target))
+    compare_settings(entry, client, info, tol, subset).await
 }
 
 /// Step 1: counts, distance space and collection metadata; the record findings start empty.
@@ -147,154 +99,54 @@ async fn compare_settings(
     })
 }
 
-/// Step 2: streams the snapshot in pages on a blocking thread, fetches the same ids from the
-/// target (three pages in flight) and compares record by record. Returns how many of the
-/// snapshot's records the target holds.
-async fn compare_records_paged(
-    snap: &Snapshot,
-    entry: &CollectionEntry,
-    target: &mut Target,
-    cmp: &mut Comparison,
+/// Steps 2 and 3 as a walk: what the target lacks, holds otherwise or holds beyond the snapshot
+/// goes into the comparison, and every record the target holds into its digest.
+struct Findings<'a> {
+    cmp: &'a mut Comparison,
     listed: usize,
-) -> Result<u64> {
-    let (rx, reader) = snapshot_pages(snap, entry, target.rows, target.share.clone());
-    let (client, info) = (target.client.clone(), target.info.clone());
-    let mut pairs = Box::pin(futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) }))
-        .map_ok(|want: RecordPage| {
-            let (c, i) = (client.clone(), info.clone());
-            async move {
-                let got = fetch(c, i, want.ids.clone()).await?;
-                Ok::<_, Error>((want, got))
-            }
-        })
-        .try_buffered(3);
-    let mut found = 0u64;
-    while let Some((want, got)) = pairs.try_next().await? {
-        compare_page(&want, &got, cmp, listed);
-        found += got.len() as u64;
-        for i in 0..got.len() {
-            target.digest.add(&got.record(i));
+    digest: &'a mut RecordsDigest,
+}
+
+impl Sink for Findings<'_> {
+    fn only_a(&mut self, a: RecordRef<'_>) -> Result<()> {
+        self.cmp.missing_count += 1;
+        if self.cmp.missing.len() < self.listed {
+            self.cmp.missing.push(a.id.to_owned());
         }
+        Ok(())
     }
-    drop(pairs);
-    reader.await.map_err(|e| VerifyError::Reader(e.to_string()))?;
-    Ok(found)
-}
 
-/// The snapshot collection's records (all, or the rows of `share`) in pages of `rows`, read on a
-/// blocking thread.
-fn snapshot_pages(
-    snap: &Snapshot,
-    entry: &CollectionEntry,
-    rows: usize,
-    share: Option<Range<u64>>,
-) -> (tokio::sync::mpsc::Receiver<Result<RecordPage>>, tokio::task::JoinHandle<()>) {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordPage>>(4);
-    let (snap, entry) = (snap.clone(), entry.clone());
-    let reader = tokio::task::spawn_blocking(move || {
-        let mut page = RecordPage::default();
-        for b in snap.collection_rows(&entry, share.unwrap_or(0..entry.count)) {
-            let b = match b {
-                Ok(b) => b,
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(e.into()));
-                    return;
-                }
-            };
-            for r in BatchView::new(&b).records() {
-                if page.is_empty() {
-                    page = RecordPage::with_capacity(r.embedding.len(), rows);
-                }
-                page.push(r);
-                if page.len() >= rows && tx.blocking_send(Ok(std::mem::take(&mut page))).is_err() {
-                    return;
-                }
-            }
-        }
-        if !page.is_empty() {
-            let _ = tx.blocking_send(Ok(page));
-        }
-    });
-    (rx, reader)
-}
-
-/// Compares one snapshot page with what the target returned for its ids.
-fn compare_page(want: &RecordPage, got: &RecordPage, cmp: &mut Comparison, listed: usize) {
-    let pos: HashMap<&str, usize> = got.ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
-    for i in 0..want.len() {
-        let w = want.record(i);
-        let Some(&j) = pos.get(w.id) else {
-            cmp.missing_count += 1;
-            if cmp.missing.len() < listed {
-                cmp.missing.push(w.id.to_owned());
-            }
-            continue;
-        };
-        match compare_records(&w, &got.record(j), cmp.tolerance) {
+    fn both(&mut self, a: RecordRef<'_>, b: RecordRef<'_>) -> Result<()> {
+        self.digest.add(&b);
+        match compare_records(&a, &b, self.cmp.tolerance) {
             Ok(d) if d.is_zero() => {}
             Ok(d) => {
-                cmp.drifted_records += 1;
-                cmp.drift.merge(&d);
+                self.cmp.drifted_records += 1;
+                self.cmp.drift.merge(&d);
             }
             Err(why) => {
-                cmp.different_count += 1;
-                if cmp.different.len() < listed {
-                    cmp.different.push(RecordDifference { id: w.id.to_owned(), why });
+                self.cmp.different_count += 1;
+                if self.cmp.different.len() < self.listed {
+                    self.cmp.different.push(RecordDifference { id: a.id.to_owned(), why });
                 }
             }
         }
+        Ok(())
     }
-}
 
-/// Step 3: whatever the target holds beyond the snapshot, listed (the first `listed` in id
-/// order) and added to its digest. Both id lists are sorted on disk and merged.
-async fn account_extra(
-    snap: &Snapshot,
-    entry: &CollectionEntry,
-    target: &mut Target,
-    cmp: &mut Comparison,
-    listed: usize,
-) -> Result<()> {
-    let (s, e) = (snap.clone(), entry.clone());
-    let snapshot_ids = tokio::task::spawn_blocking(move || -> Result<Merged> {
-        let mut sorted = SortedKeys::new(None);
-        for b in s.collection_batches(&e) {
-            for r in BatchView::new(&b?).records() {
-                sorted.push(r.id.as_bytes()).map_err(VerifyError::Spill)?;
-            }
+    fn only_b(&mut self, id: &str, b: Option<RecordRef<'_>>) -> Result<()> {
+        self.cmp.extra_count += 1;
+        if self.cmp.extra.len() < self.listed {
+            self.cmp.extra.push(id.to_owned());
         }
-        Ok(sorted.finish().map_err(VerifyError::Spill)?)
-    });
-    let mut target_ids = SortedKeys::new(None);
-    let page = target.client.id_page_rows(30_000);
-    let mut pages = std::pin::pin!(target.client.id_pages(&target.info, page));
-    while let Some(ids) = pages.try_next().await? {
-        tokio::task::block_in_place(|| ids.into_iter().try_for_each(|id| target_ids.push(id.as_bytes())))
-            .map_err(VerifyError::Spill)?;
+        if let Some(b) = b {
+            self.digest.add(&b);
+        }
+        Ok(())
     }
-    let target_ids = target_ids.finish().map_err(VerifyError::Spill)?;
-    let snapshot_ids = snapshot_ids.await.map_err(|e| VerifyError::Reader(e.to_string()))??;
-    let mut chunk = Vec::with_capacity(target.rows);
-    let mut extra = difference(target_ids, snapshot_ids);
-    loop {
-        let next = tokio::task::block_in_place(|| extra.next()).transpose().map_err(VerifyError::Spill)?;
-        if let Some(key) = &next {
-            let id = String::from_utf8_lossy(key).into_owned();
-            cmp.extra_count += 1;
-            if cmp.extra.len() < listed {
-                cmp.extra.push(id.clone());
-            }
-            chunk.push(id);
-        }
-        if chunk.len() >= target.rows || (next.is_none() && !chunk.is_empty()) {
-            let page = target.fetch(std::mem::take(&mut chunk)).await?;
-            for i in 0..page.len() {
-                target.digest.add(&page.record(i));
-            }
-        }
-        if next.is_none() {
-            return Ok(());
-        }
+
+    fn wants_b_records(&self) -> bool {
+        true
     }
 }
 
@@ -311,8 +163,11 @@ pub async fn compare_share(
     subset: bool,
     share: Range<u64>,
 ) -> Result<Comparison> {
-    let (mut cmp, mut target) = start(entry, client, info, subset, Some(share.clone())).await?;
-    compare_records_paged(snap, entry, &mut target, &mut cmp, listed).await?;
+    let mut cmp = start(entry, client, info, subset).await?;
+    let a = Side::snapshot_rows(snap, entry, Some(share.clone()));
+    let mut digest = RecordsDigest::default();
+    let mut sink = Findings { cmp: &mut cmp, listed, digest: &mut digest };
+    walk::paged(&a, &Side::server(client, info), entry.dimension, &mut sink).await?;
     cmp.expected_records = share.end - share.start;
     cmp.target_records = cmp.expected_records - cmp.missing_count;
     (cmp.expected_digest, cmp.target_digest) = (String::new(), String::new());

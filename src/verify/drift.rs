@@ -126,6 +126,47 @@ pub fn compare_records(want: &RecordRef<'_>, got: &RecordRef<'_>, tol: Tolerance
     Ok(d)
 }
 
+/// Which fields of a record differ beyond the tolerance: `embedding`, `document`, `uri`, and
+/// `metadata.KEY` for each metadata key added, removed or changed (`metadata` when either side's
+/// metadata cannot be read). Empty when the records are equal up to the tolerance.
+pub fn changed_fields(a: &RecordRef<'_>, b: &RecordRef<'_>, tol: Tolerance) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut d = Drift::default();
+    let emb = a.embedding.len() != b.embedding.len()
+        || a.embedding.iter().zip(b.embedding).any(|(x, y)| ulps32(*x, *y).is_none_or(|u| u > tol.embedding_ulps));
+    if emb {
+        out.push("embedding".to_owned());
+    }
+    if a.document != b.document {
+        out.push("document".to_owned());
+    }
+    if a.uri != b.uri {
+        out.push("uri".to_owned());
+    }
+    if compare_metadata_text(a.metadata, b.metadata, tol, &mut d).is_err() {
+        let parse = |t: Option<&str>| t.map(parse_metadata).transpose();
+        match (parse(a.metadata), parse(b.metadata)) {
+            (Ok(x), Ok(y)) => {
+                let (x, y) = (x.unwrap_or_default(), y.unwrap_or_default());
+                let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
+                keys.sort();
+                keys.dedup();
+                for k in keys {
+                    let same = match (x.get(k), y.get(k)) {
+                        (Some(v), Some(w)) => compare_values("", v, w, tol, &mut d).is_ok(),
+                        _ => false,
+                    };
+                    if !same {
+                        out.push(format!("metadata.{k}"));
+                    }
+                }
+            }
+            _ => out.push("metadata".to_owned()),
+        }
+    }
+    out
+}
+
 fn show(s: Option<&str>) -> String {
     match s {
         None => "null".into(),
@@ -248,6 +289,21 @@ mod tests {
         let d = compare_records(&rec(&e, None), &rec(&e, Some("{}")), Tolerance::EXACT).unwrap();
         assert_eq!(d.empty_metadata, 1);
         assert!(compare_records(&rec(&e, Some("{}")), &rec(&e, Some(r#"{"a":1}"#)), Tolerance::EXACT).is_err());
+    }
+
+    #[test]
+    fn changed_fields_name_each_field_and_metadata_key() {
+        let (e, f) = ([1.0f32, 2.0], [1.0f32, 3.0]);
+        let a = rec(&e, Some(r#"{"keep":1,"gone":"x","moved":0.5}"#));
+        let mut b = rec(&f, Some(r#"{"keep":1,"moved":0.25,"new":true}"#));
+        b.document = Some("other");
+        let got = changed_fields(&a, &b, Tolerance::EXACT);
+        assert_eq!(got, ["embedding", "document", "metadata.gone", "metadata.moved", "metadata.new"]);
+        assert!(changed_fields(&a, &a, Tolerance::EXACT).is_empty());
+        let near = [f32::from_bits(1.0f32.to_bits() + 1), 2.0];
+        assert!(
+            changed_fields(&rec(&e, None), &rec(&near, Some("{}")), Tolerance::for_target("cosine", false)).is_empty()
+        );
     }
 
     #[test]

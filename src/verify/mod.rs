@@ -4,7 +4,10 @@
 
 pub mod compare;
 pub mod drift;
+pub mod merge;
 pub mod report;
+pub mod source;
+pub mod walk;
 
 pub use compare::compare;
 pub use report::{Comparison, DEFAULT_LISTED, RecordDifference};

@@ -205,3 +205,43 @@ fn the_quick_from_dir_bench_reports_the_directory_export_beside_http() {
     }
     assert!(row[8].ends_with('×'), "{row:?}");
 }
+
+/// `bin/bench --sync --quick`: the rollback run at 3,000 records (seed, backup, 1% damage, `diff`
+/// of two snapshots and against the server, `sync`, `replace`), judged against issue 16's targets,
+/// written where `--out` says and never into the committed docs/performance.md.
+#[test]
+fn the_quick_sync_bench_reports_sync_beside_replace() {
+    let doc = harness::repo().join("docs/performance.md");
+    let before = std::fs::read_to_string(&doc).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("sync.md");
+    let out = Command::new(harness::repo().join("bin/bench"))
+        .args(["--sync", "--quick", "--out", report.to_str().unwrap()])
+        .current_dir(harness::repo())
+        .output()
+        .expect("run bin/bench --sync --quick");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "bin/bench --sync --quick failed:\n{stderr}");
+    let md = std::fs::read_to_string(&report).unwrap_or_else(|e| panic!("no report at {report:?} ({e}):\n{stderr}"));
+    assert_eq!(std::fs::read_to_string(&doc).unwrap(), before, "--quick must not touch docs/performance.md");
+    assert!(md.starts_with("<!-- sync:begin -->") && md.trim_end().ends_with("<!-- sync:end -->"), "{md}");
+    for step in [
+        "`diff` backup against a snapshot",
+        "`diff` backup against the damaged server",
+        "`load --if-exists sync`",
+        "`load --if-exists replace`",
+    ] {
+        let row: Vec<&str> = md
+            .lines()
+            .find(|l| l.starts_with(&format!("| {step}")))
+            .unwrap_or_else(|| panic!("no row for {step}:\n{md}"))
+            .split('|')
+            .map(str::trim)
+            .collect();
+        assert!(number(row[2]) == 3000.0 && number(row[3]) > 0.0 && number(row[4]) > 0.0, "{step}: {row:?}");
+    }
+    // 1% of 3,000: ten deleted, ten changed, ten foreign; the sync undoes exactly that.
+    assert!(md.contains("| 10 added, 10 updated, 10 deleted |"), "{md}");
+    assert!(md.contains("| 3,000: `sync` ≥10× faster than `replace` (wall) | "), "{md}");
+    assert!(md.contains("| 3,000: `diff` of two snapshots: peak RSS <200 MB | "), "{md}");
+}

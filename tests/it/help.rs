@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 
 use crate::harness;
 
-const COMMANDS: [&str; 6] = ["", "export", "load", "inspect", "transform", "verify"];
+const COMMANDS: [&str; 7] = ["", "export", "load", "inspect", "transform", "verify", "diff"];
 
 fn help(cmd: &str) -> String {
     let mut c = Command::new(harness::bin());

@@ -4,6 +4,7 @@ mod azurite_server;
 mod bad_inputs;
 mod bench;
 mod demo;
+mod diff;
 mod docs;
 mod export;
 mod export_faults;
@@ -29,6 +30,7 @@ mod shard;
 mod snapshot_inputs;
 mod spec_holes;
 mod support;
+mod sync;
 mod transform;
 mod transform_faults;
 

@@ -293,7 +293,7 @@ fn bad_shard_specs_and_modes_exit_2() {
     let out = run(load_cmd(&s, &server.url, &["--collection", &map, "--shard", "0/2"]));
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("distance space cosine, the snapshot's is l2") && err.contains("only joins"), "{err}");
+    assert!(err.contains("distance space cosine instead of l2") && err.contains("only joins"), "{err}");
 }
 
 #[test]
