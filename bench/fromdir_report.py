@@ -11,13 +11,9 @@ RESULTS holds bench/row.py rows of steps `seed`, `export-http` and `export-dir`.
 import sys
 
 sys.dont_write_bytecode = True  # keep bench/ free of __pycache__
-from report import machine, n0, run, yes  # noqa: E402
+from report import f2, machine, n0, run, yes  # noqa: E402
 
 BEGIN, END = "<!-- fromdir:begin -->", "<!-- fromdir:end -->"
-
-
-def f2(x):
-    return "—" if x is None else f"{x:,.2f}"
 
 
 def render(rows, m):

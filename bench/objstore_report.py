@@ -13,7 +13,7 @@ RESULTS holds bench/row.py rows whose step is `<what>-disk` or `<what>-s3` (expo
 import sys
 
 sys.dont_write_bytecode = True  # keep bench/ free of __pycache__
-from report import machine, n0, run, yes  # noqa: E402
+from report import f2, machine, missed_list, n0, run, targets_table  # noqa: E402
 
 BEGIN, END = "<!-- objstore:begin -->", "<!-- objstore:end -->"
 STEPS = {
@@ -25,10 +25,6 @@ STEPS = {
 # at most this many MB above the same step on disk (two 8 MiB read windows per open part, three
 # 8 MiB upload parts in flight, the client's buffers).
 EXPORT_KEPT, RSS_MB, EXTRA_MB = 0.80, 200, 64
-
-
-def f2(x):
-    return "—" if x is None else f"{x:,.2f}"
 
 
 class Report:
@@ -102,16 +98,13 @@ class Report:
                  f"step from or to S3 under {RSS_MB} MB, and at most {EXTRA_MB} MB above the same step on disk "
                  "(flat: the buffers are fixed, not proportional to the data).", ""]
         acc = [a for s in self.sizes for a in self.acceptance(s)]
-        lines += ["### Targets", "", "| target | measured | met? |", "|---|---|---|"]
-        lines += [f"| {label} | {v} | {yes(ok)} |" for label, v, ok in acc]
+        lines += targets_table(acc)
         for s in self.sizes:
             lines += ["", f"### {s:,} records", ""] + self.table(s)
         notes = m.get("notes") or []
         if notes:
             lines += ["", "Not run in this run:", ""] + [f"- {n}" for n in notes]
-        missed = [(label, v) for label, v, ok in acc if not ok]
-        lines += ["", "Missed targets in this run:", ""]
-        lines += [f"- {label}: measured {v}." for label, v in missed] if missed else ["- none"]
+        lines += missed_list(acc)
         lines += ["", END]
         return "\n".join(lines) + "\n"
 

@@ -34,6 +34,22 @@ def yes(ok):
     return "yes" if ok else "**no**"
 
 
+def f2(x):
+    return "—" if x is None else f"{x:,.2f}"
+
+
+def targets_table(acc):
+    """The "### Targets" table of (label, measured, ok) rows."""
+    return ["### Targets", "", "| target | measured | met? |", "|---|---|---|"] + [
+        f"| {label} | {v} | {yes(ok)} |" for label, v, ok in acc]
+
+
+def missed_list(acc):
+    """The closing "Missed targets" list of (label, measured, ok) rows ("- none" when all met)."""
+    missed = [f"- {label}: measured {v}." for label, v, ok in acc if not ok]
+    return ["", "Missed targets in this run:", ""] + (missed or ["- none"])
+
+
 def machine(m):
     """The run's command, machine and software, as Markdown bullets (every generated section)."""
     return "\n".join([

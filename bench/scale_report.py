@@ -15,7 +15,7 @@ bin/bench's run description; its `notes` list steps that did not run and why.
 import sys
 
 sys.dont_write_bytecode = True  # keep bench/ free of __pycache__
-from report import machine, n0, run, yes  # noqa: E402
+from report import f2, machine, missed_list, n0, run, targets_table, yes  # noqa: E402
 
 BEGIN, END = "<!-- scale:begin -->", "<!-- scale:end -->"
 # Step key → what the table calls it, in the order the bench runs them.
@@ -34,10 +34,6 @@ FLAT, RSS_MB, EXPORT_KEPT = 1.25, 200, 0.70
 
 def f1(x):
     return "—" if x is None else f"{x:,.1f}"
-
-
-def f2(x):
-    return "—" if x is None else f"{x:,.2f}"
 
 
 def ratio(a, b):
@@ -155,10 +151,9 @@ class Scale:
                  "user+system seconds during the step.",
                  f"- Targets (issue 13): peak RSS at the largest size within {FLAT - 1:.0%} of the smallest and "
                  f"under {RSS_MB} MB, for every step; export rate at the largest size at least "
-                 f"{EXPORT_KEPT:.0%} of its rate at the smallest.", "",
-                 "### Targets", "", "| target | measured | met? |", "|---|---|---|"]
+                 f"{EXPORT_KEPT:.0%} of its rate at the smallest.", ""]
         acc = self.acceptance()
-        lines += [f"| {label} | {v} | {yes(ok)} |" for label, v, ok in acc]
+        lines += targets_table(acc)
         for step, name in STEPS.items():
             t = self.step_table(step)
             if t:
@@ -177,9 +172,7 @@ class Scale:
                       "`bench/list_cost.py` on the source server after the export: one page at 0, 25%, 50% and 75% "
                       "of the collection and at its last page (median of 3), then the whole listing page after "
                       "page, as the export does it.", ""] + lt
-        missed = [(label, v) for label, v, ok in acc if not ok]
-        lines += ["", "Missed targets in this run:", ""]
-        lines += [f"- {label}: measured {v}." for label, v in missed] if missed else ["- none"]
+        lines += missed_list(acc)
         lines += ["", END]
         return "\n".join(lines) + "\n"
 

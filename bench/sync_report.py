@@ -11,7 +11,7 @@ Usage: python bench/sync_report.py RESULTS.jsonl META.json (--out FILE | --doc F
 import sys
 
 sys.dont_write_bytecode = True  # keep bench/ free of __pycache__
-from report import machine, n0, run, yes  # noqa: E402
+from report import f2, machine, missed_list, n0, run, targets_table  # noqa: E402
 
 BEGIN, END = "<!-- sync:begin -->", "<!-- sync:end -->"
 STEPS = {
@@ -23,10 +23,6 @@ STEPS = {
     "replace": "`load --if-exists replace` (read-back included)",
 }
 FASTER, RSS_MB = 10, 200
-
-
-def f2(x):
-    return "—" if x is None else f"{x:,.2f}"
 
 
 class Report:
@@ -84,13 +80,10 @@ class Report:
                  f"- Targets (issue 16): at 1% changed, `sync` at least {FASTER}× faster than `replace`; `diff` "
                  f"of two snapshots under {RSS_MB} MB.", ""]
         acc = [a for s in self.sizes for a in self.acceptance(s)]
-        lines += ["### Targets", "", "| target | measured | met? |", "|---|---|---|"]
-        lines += [f"| {label} | {v} | {yes(ok)} |" for label, v, ok in acc]
+        lines += targets_table(acc)
         for s in self.sizes:
             lines += ["", f"### {s:,} records", ""] + self.table(s)
-        missed = [(label, v) for label, v, ok in acc if not ok]
-        lines += ["", "Missed targets in this run:", ""]
-        lines += [f"- {label}: measured {v}." for label, v in missed] if missed else ["- none"]
+        lines += missed_list(acc)
         lines += ["", END]
         return "\n".join(lines) + "\n"
 

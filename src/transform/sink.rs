@@ -94,6 +94,7 @@ impl<'a> Sink<'a> {
         let Decided { batches, outcomes } = decided;
         let first_key = self.next_batch;
         self.next_batch += batches.len() as u64;
+        let views: Vec<BatchView<'_>> = batches.iter().map(BatchView::new).collect();
         let mut rejected = Vec::new();
         for o in outcomes {
             match o {
@@ -110,7 +111,7 @@ impl<'a> Sink<'a> {
                 }
                 Outcome::Passed(p) => {
                     let (at, key) = (p.batch as usize, first_key + u64::from(p.batch));
-                    if let Some(r) = self.admit(collection, p, &batches[at], key) {
+                    if let Some(r) = self.admit(collection, p, (&batches[at], &views[at]), key) {
                         self.report.add_reasons(&r.source_collection, &r.id, &r.reasons);
                         rejected.push(r);
                     }
@@ -124,12 +125,18 @@ impl<'a> Sink<'a> {
     }
 
     /// Rewrites the id and checks what needs the records before it; returns a rejection.
-    /// `batch` holds the record (row `p.row`), `batch_key` names that batch for the gather.
-    fn admit(&mut self, collection: &str, p: Passed, batch: &RecordBatch, batch_key: u64) -> Option<Rejected> {
+    /// `batch` (and its view) holds the record (row `p.row`), `batch_key` names that batch for
+    /// the gather.
+    fn admit(
+        &mut self,
+        collection: &str,
+        p: Passed,
+        (batch, view): (&RecordBatch, &BatchView<'_>),
+        batch_key: u64,
+    ) -> Option<Rejected> {
         let plan = &self.plan.targets[p.target];
         let ts = &mut self.targets[p.target];
         ts.routed += 1;
-        let view = BatchView::new(batch);
         let r = view.record(p.row as usize);
         let mut reasons = Vec::new();
         let id = match &plan.ids {
