@@ -225,7 +225,8 @@ fn render(s: &LoadSummary) -> String {
             Some(cmp) if cmp.ok() => {
                 let how = if cmp.exact() { "exact".to_owned() } else { cmp.drift_note() };
                 let whose = if c.share.is_some() { "this shard's " } else { "" };
-                let _ = writeln!(o, "verified {:?}: {whose}{} records, {how}", c.target, cmp.target_records);
+                let read = cmp.read_back.map_or(String::new(), |n| format!(" ({n} written records read back)"));
+                let _ = writeln!(o, "verified {:?}: {whose}{} records, {how}{read}", c.target, cmp.target_records);
             }
             Some(_) => {
                 let _ = writeln!(o, "verified {:?}: DIFFERS (see errors)", c.target);

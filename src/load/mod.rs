@@ -408,9 +408,17 @@ async fn load_collection(
             counts.deleted,
             counts.unchanged
         );
-        sync::apply(run, journal, (entry, &d), work.expect("spilled"), &mut out).await?;
+        let written = sync::apply(run, journal, (entry, &d), work.expect("spilled"), &mut out).await?;
         out.sync = Some(counts);
         journal.append(Line::Done { dst: dst.to_owned() })?;
+        if run.plan.verify {
+            let info = run.client.get_collection(dst).await?;
+            let cmp = sync::read_back(entry, run.client, &info, run.plan.listed, (&diff, written)).await?;
+            // Not clean, or not bit-exact without drift to explain it: compare in full to name all.
+            if cmp.ok() && (cmp.exact() || !cmp.drift.is_zero()) {
+                out.comparison = Some(cmp);
+            }
+        }
     } else if !st.as_ref().is_some_and(|s| s.done) {
         let cut = send_batches(run, journal, (entry, rows.clone()), &d, acked, &mut out, bar.as_ref()).await?;
         (out.batches, out.bytes) = (cut.batches, cut.bytes);
@@ -429,7 +437,7 @@ async fn load_collection(
     bar.finish();
     out.seconds = t0.elapsed().as_secs_f64();
     out.rate = out.records_sent as f64 / out.seconds.max(1e-9);
-    if run.plan.verify {
+    if run.plan.verify && out.comparison.is_none() {
         let info = run.client.get_collection(dst).await?;
         let (snap, client, listed) = (run.snap, run.client, run.plan.listed);
         out.comparison = Some(match run.plan.shard {

@@ -21,6 +21,12 @@
 //! it, so it is added; ids already deleted are no longer there; records rewritten are identical.
 //! The journal's `synced` lines record what each run did (and its collection line lets a later
 //! plain `load` find the collection loaded already); nothing is skipped on their account.
+//!
+//! The read-back after a sync ([`read_back`]) reads only what the sync wrote: the count, the
+//! settings, every record written (fetched by id and compared with the snapshot), every id
+//! deleted (looked for), and the target's digest as the digest of the records the walk found
+//! identical plus that of the records read back. Anything it finds wrong is compared again in
+//! full (`verify --against` reads everything, always).
 
 use serde::Serialize;
 use serde_json::Value;
@@ -37,14 +43,15 @@ use crate::error::{Error, Result};
 use crate::load::settings::{self, entry_of};
 use crate::record::{RecordPage, RecordRef, parse_metadata};
 use crate::snapshot::CollectionEntry;
+use crate::snapshot::RecordsDigest;
 use crate::snapshot::reader::Snapshot;
 use crate::spill::{KeyReader, KeySpill};
-use crate::verify::VerifyError;
-use crate::verify::compare::drifts_float_metadata;
+use crate::verify::compare::{Findings, drifts_float_metadata};
 use crate::verify::drift::Tolerance;
 use crate::verify::merge::{decode, encode as encode_record};
 use crate::verify::source::Side;
 use crate::verify::walk::{self, Sink};
+use crate::verify::{Comparison, VerifyError};
 
 /// What a sync did (or, in a dry run, would do) to one collection.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -138,6 +145,7 @@ pub async fn difference(
         delete: spill(())?,
         upsert: spill(())?,
         add: spill(())?,
+        written: Written { check: spill(())?, gone: spill(())?, unchanged: RecordsDigest::default() },
         key: Vec::new(),
     };
     let (a, b) = (Side::snapshot(snap, entry), Side::server(client, info));
@@ -155,35 +163,56 @@ pub struct Work {
     delete: KeySpill,
     upsert: KeySpill,
     add: KeySpill,
+    written: Written,
     key: Vec<u8>,
 }
 
+/// What the read-back after a sync checks: every record written (as the snapshot has it), every
+/// id deleted, and the target's digest of the records left alone, taken by the difference walk.
+pub struct Written {
+    check: KeySpill,
+    gone: KeySpill,
+    unchanged: RecordsDigest,
+}
+
 impl Work {
-    fn push_record(&mut self, r: &RecordRef<'_>, upsert: bool) -> Result<()> {
+    /// Spills snapshot record `r` to be written: to the upsert or add list (as `put`, which may
+    /// carry nulls for removed keys), and as the snapshot has it to the read-back's list.
+    fn push_record(&mut self, r: &RecordRef<'_>, put: &RecordRef<'_>, upsert: bool) -> Result<()> {
+        let spill = |e| Error::from(VerifyError::Spill(e));
         encode_record(r, &mut self.key);
+        self.written.check.push(&self.key).map_err(spill)?;
+        if put.metadata != r.metadata {
+            encode_record(put, &mut self.key);
+        }
         let to = if upsert { &mut self.upsert } else { &mut self.add };
-        to.push(&self.key).map_err(|e| VerifyError::Spill(e).into())
+        to.push(&self.key).map_err(spill)
     }
 }
 
 impl Sink for Work {
     fn only_a(&mut self, a: RecordRef<'_>) -> Result<()> {
         self.diff.note_only_a(a.id, 0);
-        if self.spill { self.push_record(&a, false) } else { Ok(()) }
+        if self.spill { self.push_record(&a, &a, false) } else { Ok(()) }
     }
 
     fn both(&mut self, a: RecordRef<'_>, b: RecordRef<'_>) -> Result<()> {
-        if !self.diff.judge(&a, &b, 0) || !self.spill {
+        let changed = self.diff.judge(&a, &b, 0);
+        if !self.spill {
+            return Ok(());
+        }
+        if !changed {
+            self.written.unchanged.add(&b);
             return Ok(());
         }
         match self.rewrite {
             Rewrite::DeleteThenAdd => {
                 self.delete.push(a.id.as_bytes()).map_err(VerifyError::Spill)?;
-                self.push_record(&a, false)
+                self.push_record(&a, &a, false)
             }
             Rewrite::UpsertWithNulls => {
                 let meta = with_removed_keys(a.metadata, b.metadata);
-                self.push_record(&RecordRef { metadata: meta.as_deref(), ..a }, true)
+                self.push_record(&a, &RecordRef { metadata: meta.as_deref(), ..a }, true)
             }
         }
     }
@@ -192,6 +221,7 @@ impl Sink for Work {
         self.diff.note_only_b(id, 0);
         if self.spill {
             self.delete.push(id.as_bytes()).map_err(VerifyError::Spill)?;
+            self.written.gone.push(id.as_bytes()).map_err(VerifyError::Spill)?;
         }
         Ok(())
     }
@@ -223,14 +253,15 @@ fn metadata_to_write(entry: &CollectionEntry, info: &crate::chroma::CollectionIn
 }
 
 /// Writes the spilled difference of one collection: the collection's metadata when it differs,
-/// then deletes, rewrites, adds, in that order, each acknowledged request journalled.
+/// then deletes, rewrites, adds, in that order, each acknowledged request journalled. Returns
+/// what the read-back checks ([`read_back`]).
 pub(super) async fn apply(
     run: &mut Run<'_>,
     journal: &mut Journal,
     (entry, d): (&CollectionEntry, &Decision),
     work: Work,
     out: &mut CollectionLoad,
-) -> Result<()> {
+) -> Result<Written> {
     let total = work.delete.len() + work.upsert.len() + work.add.len();
     let bar = run.progress.bar(&out.target, Some(total), "writes");
     if work.diff.settings.metadata.is_some() {
@@ -282,7 +313,69 @@ pub(super) async fn apply(
         }
     }
     bar.finish();
-    Ok(())
+    Ok(work.written)
+}
+
+/// The read-back after a sync, without reading the collection again: the settings and the count
+/// (step 1 of [`crate::verify::compare`]), every record written fetched and compared with the
+/// snapshot's, every id deleted looked for, and the target's digest as the digest of the records
+/// left alone plus that of the records read back. `diff` is the difference walk's, whose drift
+/// the records left alone carry. A comparison that is not clean is redone in full by the caller,
+/// to name everything.
+pub(super) async fn read_back(
+    entry: &CollectionEntry,
+    client: &Client,
+    info: &crate::chroma::CollectionInfo,
+    listed: usize,
+    (diff, written): (&CollectionDiff, Written),
+) -> Result<Comparison> {
+    let spill = |e| Error::from(VerifyError::Spill(e));
+    let mut cmp = crate::verify::compare::start(entry, client, info, false).await?;
+    (cmp.drifted_records, cmp.drift) = (diff.drifted, diff.drift);
+    let mut digest = written.unchanged;
+    let server = Side::server(client, info);
+    let rows = server.page_rows(entry.dimension);
+    let mut sink = Findings { cmp: &mut cmp, listed, digest: &mut digest };
+    let mut records = written.check.into_reader().map_err(spill)?;
+    let mut read = 0u64;
+    loop {
+        let page = tokio::task::block_in_place(|| next_records(&mut records, rows)).map_err(spill)?;
+        if page.is_empty() {
+            break;
+        }
+        let got = server.fetch(page.ids.clone()).await?;
+        read += page.len() as u64;
+        walk::pair_page(&page, &got, &mut sink)?;
+    }
+    let mut gone = written.gone.into_reader().map_err(spill)?;
+    loop {
+        let ids = tokio::task::block_in_place(|| gone.next_strings(rows)).map_err(spill)?;
+        if ids.is_empty() {
+            break;
+        }
+        let got = server.fetch(ids).await?;
+        for i in 0..got.len() {
+            let r = got.record(i);
+            sink.only_b(r.id, Some(r))?;
+        }
+    }
+    cmp.target_digest = digest.to_hex();
+    cmp.read_back = Some(read);
+    Ok(cmp)
+}
+
+/// Up to `rows` records from a spill of encoded records.
+fn next_records(records: &mut KeyReader, rows: usize) -> std::io::Result<RecordPage> {
+    let mut page = RecordPage::default();
+    for key in records.by_ref().take(rows) {
+        decode(&key?).with(|r| {
+            if page.is_empty() {
+                page = RecordPage::with_capacity(r.embedding.len(), rows);
+            }
+            page.push(r);
+        });
+    }
+    Ok(page)
 }
 
 /// Journals an acknowledged request and counts it (and stops there under `--fail-after-batches`).

@@ -57,7 +57,12 @@ pub async fn compare(
 }
 
 /// Step 1, with the tolerance of this target.
-async fn start(entry: &CollectionEntry, client: &Client, info: &CollectionInfo, subset: bool) -> Result<Comparison> {
+pub(crate) async fn start(
+    entry: &CollectionEntry,
+    client: &Client,
+    info: &CollectionInfo,
+    subset: bool,
+) -> Result<Comparison> {
     let tol = Tolerance::for_target(&entry.space, drifts_float_metadata(client));
     compare_settings(entry, client, info, tol, subset).await
 }
@@ -96,15 +101,16 @@ async fn compare_settings(
         tolerance: tol,
         subset,
         share: None,
+        read_back: None,
     })
 }
 
 /// Steps 2 and 3 as a walk: what the target lacks, holds otherwise or holds beyond the snapshot
 /// goes into the comparison, and every record the target holds into its digest.
-struct Findings<'a> {
-    cmp: &'a mut Comparison,
-    listed: usize,
-    digest: &'a mut RecordsDigest,
+pub(crate) struct Findings<'a> {
+    pub cmp: &'a mut Comparison,
+    pub listed: usize,
+    pub digest: &'a mut RecordsDigest,
 }
 
 impl Sink for Findings<'_> {

@@ -36,6 +36,10 @@ pub struct Comparison {
     /// record counts are the share's, and extra records and digests were not looked at (empty).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub share: Option<std::ops::Range<u64>>,
+    /// After `load --if-exists sync`: only the records written were read back (their count here),
+    /// the ids deleted looked for, and the records left alone taken from the difference walk.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_back: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]

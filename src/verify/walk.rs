@@ -73,7 +73,7 @@ pub async fn paged(a: &Side, b: &Side, dim: Option<usize>, sink: &mut dyn Sink) 
 }
 
 /// Pairs one page of side A with what side B returned for its ids; returns the pairs found.
-fn pair_page(want: &RecordPage, got: &RecordPage, sink: &mut dyn Sink) -> Result<u64> {
+pub(crate) fn pair_page(want: &RecordPage, got: &RecordPage, sink: &mut dyn Sink) -> Result<u64> {
     let pos: HashMap<&str, usize> = got.ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
     let mut found = 0;
     for i in 0..want.len() {

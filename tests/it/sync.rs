@@ -60,6 +60,12 @@ fn sync_restores(version: &'static str) {
     let gone = by(&summary, &d.gone);
     assert_eq!((gone["action"].as_str(), counts(&gone)), (Some("created"), [50, 0, 0, 0]), "{gone}");
     assert_eq!(docs["comparison"]["target_records"], 300);
+    assert_eq!(docs["comparison"]["read_back"], 6, "only the 2 added and 4 rewritten are read back: {docs}");
+    let full = ok(&["verify", d.snap.to_str().unwrap(), "--against", &server.url, "--collection", &d.docs, "--json"]);
+    let full: Value = serde_json::from_str(&full).unwrap();
+    let full = &full["against"][0];
+    assert_eq!(full["target_digest"], docs["comparison"]["target_digest"], "a full read-back's digest: {full}");
+    assert_eq!(full["drifted_records"], docs["comparison"]["drifted_records"], "{full}");
     assert_restored(server, &d);
     // Synced again: nothing to write.
     let again = load_ok(&d.snap, &server.url, &sync);
