@@ -4,6 +4,7 @@ use crate::chroma::ChromaError;
 use crate::export::error::ExportError;
 use crate::fromdir::error::FromDirError;
 use crate::load::error::LoadError;
+use crate::select::SelectError;
 use crate::snapshot::SnapshotError;
 use crate::transform::error::TransformError;
 use crate::verify::VerifyError;
@@ -37,6 +38,9 @@ pub enum Error {
     Transform(Box<TransformError>),
     #[error(transparent)]
     Verify(Box<VerifyError>),
+    /// `--collection` / `--exclude` that cannot be resolved.
+    #[error(transparent)]
+    Select(#[from] SelectError),
     /// Arguments or input that can never work as given.
     #[error("{0}")]
     Input(String),
@@ -79,7 +83,7 @@ impl Error {
             Error::Chroma(_) | Error::Failed(_) => exit::FAILED,
             Error::Snapshot(SnapshotError::Io { .. } | SnapshotError::Busy { .. }) => exit::FAILED,
             Error::Snapshot(SnapshotError::Remote { kind, .. }) if !kind.is_input() => exit::FAILED,
-            Error::Snapshot(_) | Error::Input(_) => exit::INPUT,
+            Error::Snapshot(_) | Error::Input(_) | Error::Select(_) => exit::INPUT,
             Error::Export(e) => e.exit_code(),
             Error::FromDir(e) => e.exit_code(),
             Error::Load(e) => e.exit_code(),

@@ -145,6 +145,10 @@ fn table(m: &Manifest) -> String {
     }
     let total: u64 = m.collections.iter().map(|c| c.count).sum();
     let _ = writeln!(o, "{:<32} {:>10}", "total", total);
+    for c in m.collections.iter().filter(|c| c.filter.is_some()) {
+        let f = c.filter.as_ref().map(ToString::to_string).unwrap_or_default();
+        let _ = writeln!(o, "partial: {} holds only the records selected by {}", text(&c.name), text(&f));
+    }
     o
 }
 

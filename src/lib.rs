@@ -22,6 +22,7 @@ pub mod inspect;
 pub mod load;
 pub mod progress;
 pub mod record;
+pub mod select;
 pub mod snapshot;
 pub mod spill;
 pub mod transform;

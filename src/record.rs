@@ -8,6 +8,144 @@ use serde_json::{Map, Value};
 /// Metadata as Chroma types it: a map from key to str / int / float / bool / array.
 pub type Metadata = Map<String, Value>;
 
+/// Some of a collection's records, in Chroma's own filter syntax (`where` on metadata,
+/// `where_document` on documents: `$eq`, `$in`, `$and`, `$contains`, …). `export --where` sends
+/// it to the server and records it in the manifest, which then says the snapshot is partial; a
+/// comparison with a live collection applies it to that collection too.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordFilter {
+    #[serde(rename = "where", default, skip_serializing_if = "Option::is_none")]
+    pub where_metadata: Option<Map<String, Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub where_document: Option<Map<String, Value>>,
+}
+
+impl RecordFilter {
+    /// The filter of two optional JSON texts (`--where`, `--where-document`), `None` when neither
+    /// is given; each must be a JSON object, and the message names the flag that is not.
+    pub fn from_args(where_metadata: Option<&str>, where_document: Option<&str>) -> Result<Option<Self>, String> {
+        let object = |flag: &str, text: &str| -> Result<Map<String, Value>, String> {
+            match serde_json::from_str::<Value>(text) {
+                Ok(Value::Object(m)) if !m.is_empty() => Ok(m),
+                Ok(Value::Object(_)) => {
+                    Err(format!("{flag}: an empty filter; leave the flag out to take every record"))
+                }
+                Ok(v) => Err(format!("{flag}: a filter is a JSON object such as {{\"source\": \"web\"}}, not {v}")),
+                Err(e) => Err(format!("{flag}: not JSON: {e}")),
+            }
+        };
+        if where_metadata.is_none() && where_document.is_none() {
+            return Ok(None);
+        }
+        let f = Self {
+            where_metadata: where_metadata.map(|t| object("--where", t)).transpose()?,
+            where_document: where_document.map(|t| object("--where-document", t)).transpose()?,
+        };
+        if let Some(w) = &f.where_metadata {
+            check_where(w, "").map_err(|why| format!("--where: {why}"))?;
+        }
+        if let Some(w) = &f.where_document {
+            check_where_document(w, "").map_err(|why| format!("--where-document: {why}"))?;
+        }
+        Ok(Some(f))
+    }
+
+    /// Adds the filter's keys to a `get` request body.
+    pub fn apply_to(&self, body: &mut Value) {
+        if let Some(w) = &self.where_metadata {
+            body["where"] = Value::Object(w.clone());
+        }
+        if let Some(w) = &self.where_document {
+            body["where_document"] = Value::Object(w.clone());
+        }
+    }
+}
+
+/// Operators on one metadata field, in either API generation (`$contains` on arrays: 1.5+).
+const FIELD_OPERATORS: [&str; 10] =
+    ["$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$contains", "$not_contains"];
+/// Operators on a document (`$regex`, `$not_regex`, `$not_contains`: 1.x).
+const DOCUMENT_OPERATORS: [&str; 4] = ["$contains", "$not_contains", "$regex", "$not_regex"];
+
+/// `at` + `key`, for messages: where in the filter a problem is.
+fn at(path: &str, key: &str) -> String {
+    if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") }
+}
+
+/// Checks each filter of a non-empty `$and` / `$or` list with `check`.
+fn each_filter(
+    v: &Value,
+    here: &str,
+    check: fn(&Map<String, Value>, &str) -> Result<(), String>,
+) -> Result<(), String> {
+    let items = v.as_array().filter(|a| !a.is_empty());
+    let items = items.ok_or_else(|| format!("{here}: expected a non-empty list of filters"))?;
+    for (i, item) in items.iter().enumerate() {
+        let inner = item.as_object().ok_or_else(|| format!("{here}[{i}]: expected a filter object"))?;
+        check(inner, &format!("{here}[{i}]"))?;
+    }
+    Ok(())
+}
+
+/// The shape of a `where` filter (the server judges the rest): `$and`/`$or` over a list of
+/// filters, or a field with a value or one operator.
+fn check_where(m: &Map<String, Value>, path: &str) -> Result<(), String> {
+    for (k, v) in m {
+        let here = at(path, k);
+        match (k.as_str(), v) {
+            ("$and" | "$or", _) => each_filter(v, &here, check_where)?,
+            (op, _) if op.starts_with('$') => {
+                return Err(format!("{here}: unknown operator {op:?} (fields come first)"));
+            }
+            (_, Value::String(_) | Value::Number(_) | Value::Bool(_)) => {}
+            (_, Value::Object(ops)) if ops.len() == 1 => {
+                let (op, _) = ops.iter().next().expect("one operator");
+                if !FIELD_OPERATORS.contains(&op.as_str()) {
+                    return Err(format!("{here}: unknown operator {op:?} (one of {})", FIELD_OPERATORS.join(", ")));
+                }
+            }
+            (_, other) => {
+                return Err(format!("{here}: expected a value or one operator such as {{\"$eq\": …}}, not {other}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The shape of a `where_document` filter: one document operator, or `$and`/`$or` over them.
+fn check_where_document(m: &Map<String, Value>, path: &str) -> Result<(), String> {
+    for (k, v) in m {
+        let here = at(path, k);
+        match (k.as_str(), v) {
+            ("$and" | "$or", _) => each_filter(v, &here, check_where_document)?,
+            (op, Value::String(_)) if DOCUMENT_OPERATORS.contains(&op) => {}
+            (op, _) if DOCUMENT_OPERATORS.contains(&op) => return Err(format!("{here}: expected a string")),
+            (op, _) => {
+                return Err(format!(
+                    "{here}: unknown operator {op:?} (one of {}, $and, $or)",
+                    DOCUMENT_OPERATORS.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+impl std::fmt::Display for RecordFilter {
+    /// `where {…} where_document {…}`, for messages and summaries.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = Vec::new();
+        if let Some(w) = &self.where_metadata {
+            parts.push(format!("where {}", Value::Object(w.clone())));
+        }
+        if let Some(w) = &self.where_document {
+            parts.push(format!("where_document {}", Value::Object(w.clone())));
+        }
+        f.write_str(&parts.join(" "))
+    }
+}
+
 /// A page of records, index-aligned: row `i` is `ids[i]`, `embedding(i)`, `documents[i]`, …
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RecordPage {
@@ -173,6 +311,38 @@ fn big_int_literal(text: &str) -> Option<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn filters_are_checked_by_flag_and_place() {
+        let ok = |w: Option<&str>, d: Option<&str>| RecordFilter::from_args(w, d).unwrap();
+        assert_eq!(ok(None, None), None);
+        let f = ok(Some(r#"{"$and":[{"source":"web"},{"n":{"$gte":3}}]}"#), Some(r#"{"$contains":"tax"}"#)).unwrap();
+        assert_eq!(
+            f.to_string(),
+            r#"where {"$and":[{"source":"web"},{"n":{"$gte":3}}]} where_document {"$contains":"tax"}"#
+        );
+        let mut body = serde_json::json!({"limit": 1});
+        f.apply_to(&mut body);
+        assert_eq!(body["where"]["$and"][0]["source"], "web");
+        assert_eq!(body["where_document"]["$contains"], "tax");
+        let err = |w: Option<&str>, d: Option<&str>| RecordFilter::from_args(w, d).unwrap_err();
+        assert!(err(Some("{"), None).starts_with("--where: not JSON"));
+        assert!(err(Some("[1]"), None).starts_with("--where: a filter is a JSON object"));
+        assert!(err(Some("{}"), None).starts_with("--where: an empty filter"));
+        assert_eq!(
+            err(Some(r#"{"$and":[{"n":{"$bogus":1}}]}"#), None),
+            r#"--where: $and[0].n: unknown operator "$bogus" (one of $eq, $ne, $gt, $gte, $lt, $lte, $in, $nin, $contains, $not_contains)"#
+        );
+        assert!(err(Some(r#"{"$not":{}}"#), None).contains(r#"$not: unknown operator "$not""#));
+        assert!(err(Some(r#"{"n":{"$gt":1,"$lt":3}}"#), None).contains("n: expected a value or one operator"));
+        assert!(err(None, Some(r#"{"$bogus":"x"}"#)).starts_with(r#"--where-document: $bogus: unknown operator"#));
+        assert!(err(None, Some(r#"{"$contains":3}"#)).contains("$contains: expected a string"));
+        assert!(err(None, Some(r#"{"$or":[]}"#)).contains("$or: expected a non-empty list"));
+        // The manifest's shape: `where` and `where_document`, absent keys left out.
+        let back: RecordFilter = serde_json::from_str(r#"{"where":{"a":1}}"#).unwrap();
+        assert_eq!(serde_json::to_string(&back).unwrap(), r#"{"where":{"a":1}}"#);
+        assert!(serde_json::from_str::<RecordFilter>(r#"{"wehre":{}}"#).is_err());
+    }
 
     #[test]
     fn canonical_keeps_types_and_sorts_keys() {

@@ -41,9 +41,18 @@ pub struct CollectionInfo {
     pub configuration: Option<Value>,
     /// Reported by 1.x; unknown on 0.x.
     pub dimension: Option<usize>,
+    /// Which of its records are read through this handle: all (`None`, as the server describes
+    /// it), or those a filter selects (`export --where`, or the comparison of a partial snapshot):
+    /// listing, fetching and counting then see only those.
+    pub filter: Option<crate::record::RecordFilter>,
 }
 
 impl CollectionInfo {
+    /// This collection, seen through `filter` (all of it when `None`).
+    pub fn filtered(&self, filter: Option<&crate::record::RecordFilter>) -> Self {
+        Self { filter: filter.cloned(), ..self.clone() }
+    }
+
     pub fn from_json(v: &Value) -> Option<Self> {
         Some(Self {
             id: v.get("id")?.as_str()?.to_owned(),
@@ -51,6 +60,7 @@ impl CollectionInfo {
             metadata: v.get("metadata").and_then(Value::as_object).cloned(),
             configuration: v.get("configuration_json").filter(|c| !c.is_null()).cloned(),
             dimension: v.get("dimension").and_then(Value::as_u64).map(|d| d as usize),
+            filter: None,
         })
     }
 

@@ -28,9 +28,13 @@ pub struct Args {
     pub a: String,
     /// Side B, the same.
     pub b: String,
-    /// Collection to compare, `NAME` or `NAME_IN_A=NAME_IN_B` (repeatable); all of both when absent.
-    #[arg(long = "collection", value_name = "A[=B]")]
+    /// Collection to compare, `NAME` or `NAME_IN_A=NAME_IN_B`, or a glob (repeatable); all of
+    /// both when absent.
+    #[arg(long = "collection", value_name = "A[=B]|GLOB")]
     pub collections: Vec<String>,
+    /// Leave out the collections this name or glob matches (repeatable; must match one).
+    #[arg(long, value_name = "NAME|GLOB")]
+    pub exclude: Vec<String>,
     #[command(flatten)]
     pub connect: Connect,
     /// Ids listed per kind of difference (only in A, only in B, changed).
@@ -54,7 +58,7 @@ impl Args {
         Ok(DiffPlan {
             a: self.endpoint(&self.a)?,
             b: self.endpoint(&self.b)?,
-            collections: self.collections.iter().map(|c| super::load::mapping(c)).collect::<Result<_>>()?,
+            selection: super::load::selection(&self.collections, &self.exclude)?,
             listed: self.list,
         })
     }

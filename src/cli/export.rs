@@ -8,6 +8,8 @@ use chroma_snap::escape;
 use chroma_snap::export::{ExportPlan, ExportSummary, Paging, export};
 use chroma_snap::fromdir::{FromDirPlan, FromDirSummary, export_dir};
 use chroma_snap::progress::Progress;
+use chroma_snap::record::RecordFilter;
+use chroma_snap::select::Selection;
 use chroma_snap::snapshot::location::Location;
 use chroma_snap::snapshot::writer::WriterOptions;
 use chroma_snap::{Error, Result};
@@ -18,6 +20,8 @@ use super::out;
 pub const EXAMPLES: &str = "Examples:
   chroma-snap export --from http://127.0.0.1:8000 --out snap/
   chroma-snap export --from http://127.0.0.1:8000 --out snap/ --collection docs --collection faq
+  chroma-snap export --from http://127.0.0.1:8000 --out snap/ --collection 'sergio_*' --exclude '*_tmp'
+  chroma-snap export --from http://127.0.0.1:8000 --out web/ --where '{\"source\": \"web\"}'
   CHROMA_TOKEN=… chroma-snap export --from https://chroma.example.com --out snap/ --json
   chroma-snap export --from http://127.0.0.1:8000 --out s3://backups/chroma/2026-05-01
   chroma-snap export --from-dir /var/lib/chroma --out snap/     (a stopped server's data directory)";
@@ -39,9 +43,20 @@ pub struct Args {
     /// (s3://bucket/prefix, gs://…, az://…; credentials from the environment).
     #[arg(long)]
     pub out: PathBuf,
-    /// Collection to export (repeatable); all when absent.
-    #[arg(long = "collection", value_name = "NAME")]
+    /// Collection to export (repeatable): a name or a glob (`'sergio_*'`); all when absent. A
+    /// glob that matches nothing is an error.
+    #[arg(long = "collection", value_name = "NAME|GLOB")]
     pub collections: Vec<String>,
+    /// Leave out the collections this name or glob matches (repeatable; must match one).
+    #[arg(long, value_name = "NAME|GLOB")]
+    pub exclude: Vec<String>,
+    /// Only the records whose metadata match this filter, in Chroma's `where` syntax
+    /// (`'{"source": "web"}'`, `'{"$and": [{"year": {"$gte": 2020}}, …]}'`); the manifest records it.
+    #[arg(long = "where", value_name = "JSON", conflicts_with = "from_dir")]
+    pub where_metadata: Option<String>,
+    /// Only the records whose document matches this filter (`'{"$contains": "tax"}'`).
+    #[arg(long, value_name = "JSON", conflicts_with = "from_dir")]
+    pub where_document: Option<String>,
     #[command(flatten)]
     pub connect: Connect,
     /// Records per get request (also capped by the server's max_batch_size and --response-mb).
@@ -83,7 +98,9 @@ impl Args {
         Ok(ExportPlan {
             connect: self.connect.options(from)?,
             out: Location::from_arg(self.out.as_os_str())?,
-            collections: self.collections.clone(),
+            selection: Selection::of_names(&self.collections, &self.exclude),
+            filter: RecordFilter::from_args(self.where_metadata.as_deref(), self.where_document.as_deref())
+                .map_err(Error::Input)?,
             page_size: self.page_size,
             list_page: self.list_page,
             concurrency: self.concurrency,
@@ -101,7 +118,7 @@ impl Args {
         Ok(FromDirPlan {
             dir: dir.to_owned(),
             out: Location::from_arg(self.out.as_os_str())?,
-            collections: self.collections.clone(),
+            selection: Selection::of_names(&self.collections, &self.exclude),
             tenant: self.connect.tenant.clone(),
             database: self.connect.database.clone(),
             strict: self.strict,
@@ -158,6 +175,9 @@ fn render(s: &ExportSummary) -> String {
         s.seconds,
         &s.manifest_blake3[..16]
     );
+    if let Some(f) = &s.filter {
+        let _ = writeln!(o, "partial snapshot: only the records selected by {}", escape::text(&f.to_string()));
+    }
     o
 }
 

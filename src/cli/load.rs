@@ -9,6 +9,7 @@ use chroma_snap::escape;
 use chroma_snap::load::shard::{JOB_INDEX_VAR, Shard};
 use chroma_snap::load::{IfExists, LoadPlan, LoadSummary, load};
 use chroma_snap::progress::Progress;
+use chroma_snap::select::Selection;
 use chroma_snap::verify::{Comparison, DEFAULT_LISTED};
 use chroma_snap::{Error, Result};
 
@@ -44,9 +45,13 @@ pub struct Args {
     /// Target server URL (http or https).
     #[arg(long)]
     pub to: String,
-    /// Collection to load, optionally under another name: `SRC` or `SRC=DST` (repeatable); all when absent.
-    #[arg(long = "collection", value_name = "SRC[=DST]")]
+    /// Collection to load, optionally under another name: `SRC` or `SRC=DST`, or a glob
+    /// (`'sergio_*'`) (repeatable); all when absent.
+    #[arg(long = "collection", value_name = "SRC[=DST]|GLOB")]
     pub collections: Vec<String>,
+    /// Leave out the snapshot collections this name or glob matches (repeatable; must match one).
+    #[arg(long, value_name = "NAME|GLOB")]
+    pub exclude: Vec<String>,
     #[command(flatten)]
     pub connect: Connect,
     /// When a target collection exists: fail (default unless a journal knows it), resume (carry on
@@ -100,6 +105,11 @@ pub fn mapping(s: &str) -> Result<(String, String)> {
     Ok((src.to_owned(), dst.to_owned()))
 }
 
+/// `--collection` values (`SRC`, `SRC=DST`, globs) and `--exclude` patterns as a selection.
+pub fn selection(collections: &[String], exclude: &[String]) -> Result<Selection> {
+    Ok(Selection { include: collections.iter().map(|c| mapping(c)).collect::<Result<_>>()?, exclude: exclude.to_vec() })
+}
+
 impl Args {
     fn plan(&self) -> Result<LoadPlan> {
         if self.batch_size == 0 || self.batch_mb == 0 || self.concurrency == 0 {
@@ -108,7 +118,7 @@ impl Args {
         Ok(LoadPlan {
             snapshot: chroma_snap::snapshot::location::Location::from_arg(self.dir.as_os_str())?,
             connect: self.connect.options(&self.to)?,
-            collections: self.collections.iter().map(|c| mapping(c)).collect::<Result<_>>()?,
+            selection: selection(&self.collections, &self.exclude)?,
             if_exists: self.if_exists.map(|m| match m {
                 IfExistsArg::Fail => IfExists::Fail,
                 IfExistsArg::Resume => IfExists::Resume,

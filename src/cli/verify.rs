@@ -29,9 +29,13 @@ pub struct Args {
     /// Also compare the snapshot with this live server (counts, ids, digest, every record).
     #[arg(long, value_name = "URL")]
     pub against: Option<String>,
-    /// With --against: collection to compare, `SRC` or `SRC=DST` (repeatable); all when absent.
-    #[arg(long = "collection", value_name = "SRC[=DST]", requires = "against")]
+    /// With --against: collection to compare, `SRC` or `SRC=DST`, or a glob (repeatable); all
+    /// when absent.
+    #[arg(long = "collection", value_name = "SRC[=DST]|GLOB", requires = "against")]
     pub collections: Vec<String>,
+    /// With --against: leave out the collections this name or glob matches (repeatable).
+    #[arg(long, value_name = "NAME|GLOB", requires = "against")]
+    pub exclude: Vec<String>,
     #[command(flatten)]
     pub connect: Connect,
     /// With --against: ids listed per kind of difference.
@@ -58,7 +62,7 @@ fn check(args: &Args) -> Result<Checked> {
     let comparisons = match &args.against {
         Some(url) => {
             let connect = args.connect.options(url)?;
-            let names = args.collections.iter().map(|c| super::load::mapping(c)).collect::<Result<Vec<_>>>()?;
+            let names = super::load::selection(&args.collections, &args.exclude)?;
             Some(super::runtime()?.block_on(verify_against(store, &connect, &names, args.list))?)
         }
         None => None,

@@ -33,8 +33,9 @@ pub enum Endpoint {
 pub struct DiffPlan {
     pub a: Endpoint,
     pub b: Endpoint,
-    /// `(name in A, name in B)`; empty: every collection of either side, paired by name.
-    pub collections: Vec<(String, String)>,
+    /// `NAME_IN_A=NAME_IN_B` pairs, globs and excludes (matched against A's names, then B's
+    /// others); none named: every collection of either side, paired by name.
+    pub selection: crate::select::Selection,
     /// Ids listed per kind of difference.
     pub listed: usize,
 }
@@ -131,12 +132,12 @@ pub async fn diff(plan: &DiffPlan) -> Result<DiffReport> {
         seconds: 0.0,
     };
     let drifts = a.drifts_float_metadata() || b.drifts_float_metadata();
-    for (an, bn) in pairs(&a, &b, &plan.collections).await? {
+    for (an, bn) in pairs(&a, &b, &plan.selection).await? {
         match (a.side(&an).await?, b.side(&bn).await?) {
             (Some(x), Some(y)) => report.collections.push(compare(x, y, drifts, plan.listed).await?),
             (Some((_, e)), None) => report.collections_only_in_a.push(Lone { name: an, records: e.count }),
             (None, Some((_, e))) => report.collections_only_in_b.push(Lone { name: bn, records: e.count }),
-            (None, None) if plan.collections.is_empty() => {}
+            (None, None) if plan.selection.include.is_empty() => {}
             (None, None) => {
                 return Err(Error::Input(format!("--collection {an}={bn}: neither side has such a collection")));
             }
@@ -146,15 +147,16 @@ pub async fn diff(plan: &DiffPlan) -> Result<DiffReport> {
     Ok(report)
 }
 
-/// The pairs to compare: those asked, else every name of A (in A's order), then B's others.
-async fn pairs(a: &Opened, b: &Opened, asked: &[(String, String)]) -> Result<Vec<(String, String)>> {
-    if !asked.is_empty() {
-        return Ok(asked.to_vec());
+/// The pairs to compare: those asked, else every name of A (in A's order), then B's others;
+/// globs and excludes are matched against the same names.
+async fn pairs(a: &Opened, b: &Opened, asked: &crate::select::Selection) -> Result<Vec<(String, String)>> {
+    if !asked.needs_listing() {
+        return Ok(asked.include.clone());
     }
     let (an, bn) = (a.names().await?, b.names().await?);
-    let mut out: Vec<(String, String)> = an.iter().map(|n| (n.clone(), n.clone())).collect();
-    out.extend(bn.into_iter().filter(|n| !an.contains(n)).map(|n| (n.clone(), n)));
-    Ok(out)
+    let mut names = an.clone();
+    names.extend(bn.into_iter().filter(|n| !an.contains(n)));
+    Ok(asked.resolve(&names, &format!("{} or {}", a.label(), b.label()))?)
 }
 
 /// Compares one pair of collections: settings, then every record.

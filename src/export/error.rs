@@ -19,6 +19,9 @@ pub enum ExportError {
     /// The collection's id list could not be kept in (or read back from) its spill file.
     #[error("collection {collection:?}: id list spill file in {dir}: {source}")]
     Spill { collection: String, dir: String, source: std::io::Error },
+    /// A `--where` / `--where-document` filter the server refused, before anything was written.
+    #[error("collection {collection:?}: the server refused the filter {filter}: {why}; nothing was written")]
+    Filter { collection: String, filter: String, why: String },
     /// The source changed while it was read, and `--strict` forbids it.
     #[error("{0}; --strict: no snapshot written")]
     ChangedStrict(Change),
@@ -26,7 +29,10 @@ pub enum ExportError {
 
 impl ExportError {
     pub fn exit_code(&self) -> u8 {
-        exit::FAILED
+        match self {
+            ExportError::Filter { .. } => exit::INPUT,
+            _ => exit::FAILED,
+        }
     }
 }
 

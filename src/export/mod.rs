@@ -16,6 +16,8 @@ use self::fetch::{Fetched, fetch_page, fetch_range};
 use crate::chroma::{Client, CollectionInfo, ConnectOptions};
 use crate::error::Result;
 use crate::progress::{Bar, Progress};
+use crate::record::RecordFilter;
+use crate::select::Selection;
 use crate::snapshot::location::Location;
 use crate::snapshot::outdir::{self, Job};
 use crate::snapshot::store::Store;
@@ -29,8 +31,10 @@ pub struct ExportPlan {
     pub connect: ConnectOptions,
     /// A directory or an object-store prefix.
     pub out: Location,
-    /// Collections to export; empty means all.
-    pub collections: Vec<String>,
+    /// Collections to export (names, globs, excludes); none named means all.
+    pub selection: Selection,
+    /// Only the records this filter selects (`--where`, `--where-document`); the manifest says so.
+    pub filter: Option<RecordFilter>,
     /// Records per `get` request (capped by the server's max_batch_size and the byte budget).
     pub page_size: usize,
     /// Ids per listing request (capped on Chroma Cloud).
@@ -63,6 +67,9 @@ pub struct ExportSummary {
     pub manifest_blake3: String,
     pub source: String,
     pub api: &'static str,
+    /// The filter every collection was exported with, when there was one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter: Option<RecordFilter>,
     pub collections: Vec<CollectionSummary>,
     pub records: u64,
     pub bytes: u64,
@@ -89,7 +96,13 @@ pub async fn export(plan: &ExportPlan, progress: &dyn Progress) -> Result<Export
         client.server_version.as_deref().unwrap_or("?"),
         client.max_batch_size.map_or("?".into(), |n| n.to_string())
     );
-    let collections = select(&client, &plan.collections).await?;
+    let collections = select(&client, &plan.selection).await?;
+    let collections: Vec<CollectionInfo> = collections.iter().map(|c| c.filtered(plan.filter.as_ref())).collect();
+    if let Some(filter) = &plan.filter {
+        for info in &collections {
+            probe_filter(&client, info, filter).await?;
+        }
+    }
     let store = plan.out.open_store()?;
     let guard = outdir::prepare_at(&plan.out, &store, Job::Export, None)?;
 
@@ -126,6 +139,7 @@ pub async fn export(plan: &ExportPlan, progress: &dyn Progress) -> Result<Export
         manifest_blake3,
         source: client.url().to_owned(),
         api: client.api.as_str(),
+        filter: plan.filter.clone(),
         records: summaries.iter().map(|c| c.records).sum(),
         bytes: summaries.iter().map(|c| c.bytes).sum(),
         collections: summaries,
@@ -133,21 +147,38 @@ pub async fn export(plan: &ExportPlan, progress: &dyn Progress) -> Result<Export
     })
 }
 
-/// The named collections (each must exist), or all of them, in the order given / listed.
-async fn select(client: &Client, names: &[String]) -> Result<Vec<CollectionInfo>> {
-    if names.is_empty() {
+/// The collections selected (each name must exist), or all of them, in the order given / listed.
+async fn select(client: &Client, selection: &Selection) -> Result<Vec<CollectionInfo>> {
+    let listed = if selection.needs_listing() {
         let mut all = client.list_collections().await?;
         all.sort_by(|a, b| a.name.cmp(&b.name));
-        return Ok(all);
-    }
+        all
+    } else {
+        Vec::new()
+    };
+    let names: Vec<String> = listed.iter().map(|c| c.name.clone()).collect();
     let mut out = Vec::new();
-    for n in names {
-        if out.iter().any(|c: &CollectionInfo| &c.name == n) {
-            continue;
+    for (n, _) in selection.resolve(&names, &format!("the server {}", client.url()))? {
+        match listed.iter().find(|c| c.name == n) {
+            Some(c) => out.push(c.clone()),
+            None => out.push(client.get_collection(&n).await?),
         }
-        out.push(client.get_collection(n).await?);
     }
     Ok(out)
+}
+
+/// Asks for one id through the filter, so that a filter the server refuses is named before
+/// anything is written.
+async fn probe_filter(client: &Client, info: &CollectionInfo, filter: &RecordFilter) -> Result<()> {
+    use crate::chroma::ChromaError;
+    let refused = |why: String| ExportError::Filter { collection: info.name.clone(), filter: filter.to_string(), why };
+    match client.probe_filter(info).await {
+        Ok(()) => Ok(()),
+        Err(ChromaError::Rejected { status, message, .. }) if (400..=500).contains(&status) => {
+            Err(refused(format!("HTTP {status}: {message}")).into())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Pages of one collection, in order, and how many records the listing promised.
@@ -191,6 +222,7 @@ async fn export_collection(
     entry.source_count_before = Some(before);
     entry.source_count_after = Some(after);
     entry.changed_during_export = changed;
+    entry.filter = info.filter.clone();
     Ok(entry)
 }
 

@@ -42,8 +42,9 @@ pub struct FromDirPlan {
     /// The persist directory (`chroma.sqlite3` and one folder per vector segment).
     pub dir: PathBuf,
     pub out: Location,
-    /// Collections to export; empty means all of the tenant's database.
-    pub collections: Vec<String>,
+    /// Collections to export (names, globs, excludes); none named means all of the tenant's
+    /// database.
+    pub selection: crate::select::Selection,
     pub tenant: String,
     pub database: String,
     /// A record without a vector is an error rather than reported and left out.
@@ -162,20 +163,16 @@ pub fn export_dir(plan: &FromDirPlan, progress: &dyn Progress) -> Result<FromDir
     })
 }
 
-/// The named collections (each must exist), or all of the tenant's database, by name.
+/// The collections selected (each name must exist), or all of the tenant's database, by name.
 fn select(db: &Db, plan: &FromDirPlan, dir: &Path) -> Result<Vec<Collection>> {
     let all = db.collections(&plan.tenant, &plan.database)?;
-    if plan.collections.is_empty() {
-        return Ok(all);
-    }
+    let names: Vec<String> = all.iter().map(|c| c.name.clone()).collect();
+    let among = format!("{} ({}/{})", dir.display(), plan.tenant, plan.database);
     let mut out: Vec<Collection> = Vec::new();
-    for n in &plan.collections {
-        if out.iter().any(|c| &c.name == n) {
-            continue;
-        }
-        let c = all.iter().find(|c| &c.name == n).ok_or_else(|| FromDirError::NoCollection {
+    for (n, _) in plan.selection.resolve(&names, &among)? {
+        let c = all.iter().find(|c| c.name == n).ok_or_else(|| FromDirError::NoCollection {
             dir: dir.to_owned(),
-            name: n.clone(),
+            name: n,
             tenant: plan.tenant.clone(),
             database: plan.database.clone(),
         })?;
@@ -201,6 +198,7 @@ fn export_collection(
         metadata: c.metadata.clone(),
         configuration: c.configuration.clone(),
         dimension: c.dimension,
+        filter: None,
     };
     let space = info.space();
     let Some(meta_seg) = &c.metadata_segment else {

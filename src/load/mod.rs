@@ -66,8 +66,9 @@ pub struct LoadPlan {
     /// A directory or an object-store prefix.
     pub snapshot: Location,
     pub connect: ConnectOptions,
-    /// `(source, target)` collection names; empty means every collection under its own name.
-    pub collections: Vec<(String, String)>,
+    /// Collections to load (`SRC=DST` renames, globs, excludes); none named means every
+    /// collection under its own name.
+    pub selection: crate::select::Selection,
     /// `None`: resume what the journal knows, fail on any other existing collection.
     pub if_exists: Option<IfExists>,
     pub dry_run: bool,
@@ -158,9 +159,9 @@ pub async fn load(plan: &LoadPlan, progress: &dyn Progress) -> Result<LoadSummar
     shard::check_if_exists(plan)?;
     let mut snap = Snapshot::open_store(plan.snapshot.open_store()?)?;
     let manifest_blake3 = snap.manifest_blake3.to_hex();
-    let names: Vec<String> = select(&snap, &plan.collections)?.into_iter().map(|(e, _)| e.name.clone()).collect();
+    let names: Vec<String> = select(&snap, &plan.selection)?.into_iter().map(|(e, _)| e.name.clone()).collect();
     read_once(&mut snap, plan, &names);
-    let pairs = select(&snap, &plan.collections)?;
+    let pairs = select(&snap, &plan.selection)?;
 
     let client = connect(plan).await?;
     let limits = limits_for(&client, plan);
@@ -285,20 +286,21 @@ async fn connect(plan: &LoadPlan) -> Result<Client> {
 }
 
 /// The `(entry, target name)` pairs to load, in the order asked (all collections when none).
-pub fn select<'a>(snap: &'a Snapshot, names: &[(String, String)]) -> Result<Vec<(&'a CollectionEntry, String)>> {
-    if names.is_empty() {
-        return Ok(snap.manifest.collections.iter().map(|c| (c, c.name.clone())).collect());
-    }
+pub fn select<'a>(
+    snap: &'a Snapshot,
+    selection: &crate::select::Selection,
+) -> Result<Vec<(&'a CollectionEntry, String)>> {
+    let known: Vec<String> = snap.manifest.collections.iter().map(|c| c.name.clone()).collect();
     let mut out: Vec<(&CollectionEntry, String)> = Vec::new();
-    for (src, dst) in names {
-        let entry = snap.manifest.collection(src).ok_or_else(|| LoadError::UnknownCollection {
-            name: src.clone(),
-            known: snap.manifest.collections.iter().map(|c| c.name.clone()).collect(),
-        })?;
-        if out.iter().any(|(_, d)| d == dst) {
-            return Err(LoadError::SameTarget { target: dst.clone() }.into());
+    for (src, dst) in selection.resolve(&known, &format!("snapshot {}", snap.root.display()))? {
+        let entry = snap
+            .manifest
+            .collection(&src)
+            .ok_or_else(|| LoadError::UnknownCollection { name: src.clone(), known: known.clone() })?;
+        if out.iter().any(|(_, d)| *d == dst) {
+            return Err(LoadError::SameTarget { target: dst }.into());
         }
-        out.push((entry, dst.clone()));
+        out.push((entry, dst));
     }
     Ok(out)
 }

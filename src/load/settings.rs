@@ -110,6 +110,7 @@ pub fn entry_of(info: &CollectionInfo, count: u64) -> CollectionEntry {
         source_count_before: None,
         source_count_after: None,
         changed_during_export: false,
+        filter: info.filter.clone(),
         records_digest: String::new(),
         parts: Vec::new(),
     }
@@ -176,6 +177,7 @@ mod tests {
             source_count_before: None,
             source_count_after: None,
             changed_during_export: false,
+            filter: None,
             records_digest: String::new(),
             parts: Vec::new(),
         }
@@ -231,6 +233,7 @@ mod tests {
             metadata: metadata.as_object().cloned(),
             configuration: Some(conf),
             dimension: None,
+            filter: None,
         };
         let tol = Tolerance { embedding_ulps: 0, metadata_ulps: 1 };
         // What 1.5.9 reports for a collection created from `e`: every parameter, defaults included.

@@ -127,6 +127,7 @@ pub async fn difference(
     info: &crate::chroma::CollectionInfo,
     rewrite: Option<Rewrite>,
 ) -> Result<(CollectionDiff, Option<Work>)> {
+    let info = &info.filtered(entry.filter.as_ref()); // a partial snapshot: the same records
     let count = client.count(info).await?;
     let target = entry_of(info, count);
     let tol = Tolerance::for_target(&entry.space, drifts_float_metadata(client));
@@ -329,6 +330,7 @@ pub(super) async fn read_back(
     listed: usize,
     (diff, written): (&CollectionDiff, Written),
 ) -> Result<Comparison> {
+    let info = &info.filtered(entry.filter.as_ref()); // a partial snapshot: the same records
     let spill = |e| Error::from(VerifyError::Spill(e));
     let mut cmp = crate::verify::compare::start(entry, client, info, false).await?;
     (cmp.drifted_records, cmp.drift) = (diff.drifted, diff.drift);

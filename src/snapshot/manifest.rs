@@ -85,6 +85,10 @@ pub struct CollectionEntry {
     /// True when the source changed while it was exported (counts or listed ids differ).
     #[serde(default)]
     pub changed_during_export: bool,
+    /// The filter the records were exported with (`export --where`): the snapshot holds only the
+    /// records it selected, and a comparison with a live collection applies it there too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<crate::record::RecordFilter>,
     pub records_digest: String,
     pub parts: Vec<PartEntry>,
 }
@@ -121,6 +125,7 @@ impl CollectionEntry {
             source_count_before: None,
             source_count_after: None,
             changed_during_export: false,
+            filter: None,
             records_digest: w.digest.to_hex(),
             parts: w.parts,
         }

@@ -37,6 +37,7 @@ pub async fn compare(
     listed: usize,
     subset: bool,
 ) -> Result<Comparison> {
+    let info = &info.filtered(entry.filter.as_ref()); // a partial snapshot: the same records
     let mut cmp = start(entry, client, info, subset).await?;
     let (a, b) = (Side::snapshot(snap, entry), Side::server(client, info));
     let mut digest = RecordsDigest::default();
@@ -169,6 +170,7 @@ pub async fn compare_share(
     subset: bool,
     share: Range<u64>,
 ) -> Result<Comparison> {
+    let info = &info.filtered(entry.filter.as_ref()); // a partial snapshot: the same records
     let mut cmp = start(entry, client, info, subset).await?;
     let a = Side::snapshot_rows(snap, entry, Some(share.clone()));
     let mut digest = RecordsDigest::default();

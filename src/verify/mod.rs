@@ -41,11 +41,11 @@ impl VerifyError {
 pub async fn verify_against(
     snapshot: std::sync::Arc<dyn crate::snapshot::store::Store>,
     connect: &crate::chroma::ConnectOptions,
-    collections: &[(String, String)],
+    selection: &crate::select::Selection,
     listed: usize,
 ) -> Result<Vec<Comparison>> {
     let snap = Snapshot::open_store(snapshot)?;
-    let pairs = crate::load::select(&snap, collections)?;
+    let pairs = crate::load::select(&snap, selection)?;
     let client = Client::connect(connect).await?;
     let mut out = Vec::new();
     for (entry, dst) in pairs {

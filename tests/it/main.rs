@@ -26,6 +26,7 @@ mod output_dirs;
 mod proxy;
 mod s3_server;
 mod secrets;
+mod selective;
 mod shard;
 mod snapshot_inputs;
 mod spec_holes;
