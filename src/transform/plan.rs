@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::spec::*;
 use super::template::Template;
+use crate::limits::Limits;
 use crate::record::Metadata;
 
 mod consistency;
@@ -52,6 +53,10 @@ pub struct CheckPlan {
     pub max_document_length: Option<usize>,
     /// Metadata arrays are accepted from Chroma 1.5 on.
     pub arrays_allowed: bool,
+    /// Target quotas every output record must fit (`validate.limits`).
+    pub limits: Option<Limits>,
+    /// Documents over `limits.max_document_bytes` are cut to fit rather than rejected.
+    pub trim_documents: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -253,6 +258,7 @@ fn compile_target(
     // Fields a template reads are computed first.
     fields.sort_by_key(|f| matches!(f.source, FieldSource::Template(_)));
     let keep_unmapped = t.unmapped.or(d.unmapped).unwrap_or(Unmapped::Drop) == Unmapped::Keep;
+    consistency::check_limits(name, metadata.as_ref(), &check, &join(path, "validate"), e);
     TargetPlan { name: name.to_owned(), metadata, space, configuration, ids, keep_unmapped, fields, consumed, check }
 }
 
@@ -300,12 +306,31 @@ fn compile_check(t: &ValidateSpec, d: &ValidateSpec, path: &str, e: &mut Errors)
             true
         }
     };
+    let limits = match t.limits.as_ref().or(d.limits.as_ref()) {
+        None => None,
+        Some(toml::Value::String(s)) if s == "cloud" => Some(Limits::cloud()),
+        Some(toml::Value::String(s)) if s == "none" => None,
+        Some(v @ toml::Value::Table(_)) => {
+            let lpath = join(path, "limits");
+            de::<Limits>(v, &lpath, e).map(|l| Limits { origin: format!("spec {lpath}"), ..l })
+        }
+        Some(other) => {
+            e.push(join(path, "limits"), format!("{other} is not \"cloud\", \"none\" or a table of limits"));
+            None
+        }
+    };
+    let trim_documents = t.trim_documents.or(d.trim_documents).unwrap_or(false);
+    if trim_documents && limits.as_ref().is_none_or(|l| l.max_document_bytes.is_none()) {
+        e.push(join(path, "trim_documents"), "needs limits with max_document_bytes (e.g. limits = \"cloud\")");
+    }
     CheckPlan {
         dimensions,
         finite_embeddings: t.finite_embeddings.or(d.finite_embeddings).unwrap_or(true),
         non_empty_document: t.non_empty_document.or(d.non_empty_document).unwrap_or(false),
         max_document_length: t.max_document_length.or(d.max_document_length),
         arrays_allowed,
+        limits,
+        trim_documents,
     }
 }
 

@@ -171,6 +171,12 @@ impl<'a> Sink<'a> {
         if !id.is_empty() && ts.seen.as_ref().zip(key).is_some_and(|(seen, key)| seen.contains(key)) {
             reasons.push(Reason::new("id.duplicate", None, format!("id {id:?} was already written to this target")));
         }
+        if let Some(l) = &plan.check.limits {
+            let mut found = Vec::new();
+            l.id(&id, &mut found);
+            l.records(ts.written + 1, &mut found);
+            reasons.extend(found.into_iter().map(Reason::from));
+        }
         if let Some(d) = ts.dim.filter(|d| *d != r.embedding.len()) {
             reasons.push(Reason::new(
                 "embedding.dimension_mismatch",
@@ -190,7 +196,7 @@ impl<'a> Sink<'a> {
         ts.dim.get_or_insert(dim);
         self.out.as_ref()?; // a dry run writes nothing: no rows are gathered
         let pending = ts.pending.get_or_insert_with(|| Gather::new(dim));
-        pending.push(batch_key, batch, p.row as usize, id, p.metadata);
+        pending.push(batch_key, batch, p.row as usize, (id, p.metadata, p.document_cut));
         if pending.len() == WRITE_ROWS {
             ts.ready.push(pending.take_batch());
         }
