@@ -33,7 +33,7 @@ pub struct Limits {
     pub max_records_per_collection: Option<u64>,
     /// Records in one request (caps load's batches).
     pub max_records_per_write: Option<usize>,
-    /// Where these limits come from, for messages: `cloud` or the file's path.
+    /// Where these limits come from, for messages: `cloud`, the file's path, or `inline` (a spec).
     #[serde(skip)]
     pub origin: String,
 }
@@ -122,7 +122,14 @@ impl Limits {
             .map_err(|why| LimitsError::Invalid { path: path.to_path_buf(), why })
     }
 
-    fn over(&self, rule: &'static str, field: Option<&str>, what: String, key: &str, max: impl std::fmt::Display) -> Breach {
+    fn over(
+        &self,
+        rule: &'static str,
+        field: Option<&str>,
+        what: String,
+        key: &str,
+        max: impl std::fmt::Display,
+    ) -> Breach {
         let message = format!("{what}, over {key} = {max} ({} limits)", self.origin);
         Breach { rule, field: field.map(str::to_owned), message }
     }

@@ -88,7 +88,7 @@ pub struct Args {
     /// Target quotas checked for every record and collection before any write: `cloud` (Chroma
     /// Cloud's documented quotas; the default when the target is Chroma Cloud), a TOML file of your
     /// deployment's own (`max_document_bytes = 16384`, …; see docs/load.md), or `none`.
-    #[arg(long, value_name = "cloud|FILE.toml|none")]
+    #[arg(long, value_name = "LIMITS")]
     pub limits: Option<String>,
     /// Print the summary as JSON on stdout.
     #[arg(long)]

@@ -14,8 +14,8 @@ use rayon::prelude::*;
 use super::batcher::BatchLimits;
 use super::body::{BODY_OVERHEAD, Encoding, record_bytes};
 use super::error::LoadError;
-use crate::chroma::{Api, Client};
 use super::settings::create_settings;
+use crate::chroma::{Api, Client};
 use crate::error::{Error, Result};
 use crate::limits::{Breach, Limits};
 use crate::record::{MetadataError, RecordRef, parse_metadata};
@@ -271,5 +271,36 @@ mod tests {
         let r = RecordRef { id: "big", embedding: &[1.0], document: Some(&big), uri: None, metadata: None };
         assert!(rules(true, Some(1000)).problem(1, &r).unwrap().contains("over the target's 0 MiB limit"));
         assert_eq!(rules(true, None).problem(1, &r), None, "0.x servers have no body limit");
+    }
+
+    #[test]
+    fn cloud_quotas_in_the_write_rules() {
+        let r = WriteRules { limits: Some(Limits::cloud()), ..rules(true, Some(SERVER_BODY_LIMIT_V2)) };
+        let doc = "d".repeat(16_385);
+        let long =
+            RecordRef { id: "a", embedding: &[1.0], document: Some(&doc), uri: None, metadata: Some(r#"{"k":null}"#) };
+        let why = r.problem(1, &long).unwrap();
+        assert_eq!(
+            why,
+            "metadata key \"k\": null metadata values are refused; document is 16385 bytes, over max_document_bytes = 16384 (cloud limits)"
+        );
+        let id = "i".repeat(129);
+        assert!(r.problem(1, &rec(&id, &[1.0], None)).unwrap().starts_with("id is 129 bytes"));
+        assert_eq!(r.problem(1, &rec("a", &[1.0], Some(r#"{"k":"v"}"#))), None);
+    }
+
+    #[test]
+    fn collection_problems_come_first_and_damage_wins() {
+        let snapshot = PathBuf::from("snap");
+        let found = vec!["collection \"c\": too long".to_owned()];
+        let unloadable =
+            |p: &str| Err(LoadError::Unloadable { snapshot: snapshot.clone(), problems: vec![p.into()] }.into());
+        let got = with_collections(unloadable("record"), snapshot.clone(), found.clone()).unwrap_err();
+        assert!(got.to_string().ends_with("collection \"c\": too long; record"), "{got}");
+        let got = with_collections(Ok(()), snapshot.clone(), found.clone()).unwrap_err();
+        assert!(got.to_string().ends_with(": collection \"c\": too long"), "{got}");
+        let damaged = Err(LoadError::Damaged { snapshot: snapshot.clone(), problems: vec!["bad".into()] }.into());
+        assert!(with_collections(damaged, snapshot.clone(), found).unwrap_err().to_string().contains("is damaged"));
+        assert!(with_collections(Ok(()), snapshot, Vec::new()).is_ok());
     }
 }

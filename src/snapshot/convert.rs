@@ -263,4 +263,21 @@ mod tests {
         assert_eq!(BatchView::new(&got).to_page(), want);
         assert_eq!(got, page_to_batch(&want), "the same arrays as a page's batch");
     }
+
+    /// A cut document is written cut, also once the gather has compacted its sources.
+    #[test]
+    fn a_cut_document_is_gathered_cut() {
+        let mut p = RecordPage::with_capacity(1, 2);
+        p.push(RecordRef { id: "a", embedding: &[1.0], document: Some("héllo"), uri: None, metadata: None });
+        p.push(RecordRef { id: "b", embedding: &[2.0], document: Some("whole"), uri: None, metadata: None });
+        let b = page_to_batch(&p);
+        let mut g = Gather::new(1);
+        g.push(0, &b, 0, ("a".into(), None, Some(3)));
+        for k in 1..=GATHER_SOURCES as u64 {
+            g.push(k, &b, 1, (format!("b{k}"), None, None)); // the last push compacts
+        }
+        let got = g.take_batch();
+        let docs: Vec<_> = BatchView::new(&got).records().map(|r| r.document.unwrap().to_owned()).collect();
+        assert_eq!(docs, ["hé", "whole", "whole", "whole", "whole"]);
+    }
 }

@@ -183,7 +183,9 @@ fn a_limits_file_states_a_deployments_own_quotas_and_a_misspelt_key_is_refused_b
         &o,
         2,
         &[
-            &format!("collection \"own\" (loaded as \"{p}_strict\"): the collection would hold 5 records, over max_records_per_collection = 4 {l}"),
+            &format!(
+                "collection \"own\" (loaded as \"{p}_strict\"): the collection would hold 5 records, over max_records_per_collection = 4 {l}"
+            ),
             &format!("{}document is 6 bytes, over max_document_bytes = 5 {l}", at("own", 0, "g0")),
         ],
     );
@@ -193,13 +195,20 @@ fn a_limits_file_states_a_deployments_own_quotas_and_a_misspelt_key_is_refused_b
     let batches = write(&t.path().join("batches.toml"), "max_records_per_write = 2\nmax_document_bytes = 6\n");
     let o = load(&dir, &server.url, &["--limits", &batches, "--collection", &format!("own={p}_ok"), "--json"]);
     let v = json_out(&o);
-    assert_eq!((v["collections"][0]["batches"].as_u64(), v["collections"][0]["limits"]["max_rows"].as_u64()), (Some(3), Some(2)));
+    assert_eq!(
+        (v["collections"][0]["batches"].as_u64(), v["collections"][0]["limits"]["max_rows"].as_u64()),
+        (Some(3), Some(2))
+    );
     assert_eq!(v["collections"][0]["comparison"]["target_records"], 5);
 
     let typo = write(&t.path().join("typo.toml"), "max_document_byte = 5\n");
     let o = load(&dir, &server.url, &["--limits", &typo, "--collection", &format!("own={p}_typo")]);
     refused(&o, 2, &[&format!("limits file {typo} is not valid"), "unknown field `max_document_byte`"]);
-    let o = load(&dir, &server.url, &["--limits", &t.path().join("absent.toml").to_string_lossy(), "--collection", "own=x"]);
+    let o = load(
+        &dir,
+        &server.url,
+        &["--limits", &t.path().join("absent.toml").to_string_lossy(), "--collection", "own=x"],
+    );
     refused(&o, 2, &["cannot read limits file"]);
     assert!(!exists_on_v1(&format!("{p}_typo")));
 
@@ -251,8 +260,23 @@ fn a_transform_spec_rejects_or_trims_what_would_break_the_limits() {
     assert_eq!(doc.as_deref(), Some("d".repeat(16_383).as_str()));
     // The output loads into the local server under the cloud limits.
     let server = harness::shared(V1);
-    let o = load(&t.path().join("trimming"), &server.url, &["--limits", "cloud", "--collection", &format!("dst={}", harness::unique("trimmed"))]);
+    let o = load(
+        &t.path().join("trimming"),
+        &server.url,
+        &["--limits", "cloud", "--collection", &format!("dst={}", harness::unique("trimmed"))],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
+
+    // An inline table states other limits: records after the collection's limit are rejected.
+    let few = t.path().join("few.toml");
+    std::fs::write(
+        &few,
+        "version = 1\n[targets.dst.validate]\nlimits = { max_records_per_collection = 2 }\n[routing]\ndefault = \"dst\"\n",
+    )
+    .unwrap();
+    let r = run(&few, "few");
+    assert_eq!((r["written"].as_u64(), r["rejected"].as_u64()), (Some(2), Some(4)), "{r}");
+    assert_eq!(r["reasons_by_rule"]["limits.records_per_collection"], 4, "{r}");
 
     // Spec mistakes: an unknown limit is named with its key path; trimming needs a document limit.
     let bad = t.path().join("bad.toml");
