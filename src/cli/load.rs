@@ -115,9 +115,9 @@ impl Args {
         let limits = match self.limits.as_deref() {
             None => TargetLimits::Auto,
             Some("none") => TargetLimits::Off,
-            Some("cloud") => TargetLimits::Given(Limits::cloud()),
+            Some("cloud") => TargetLimits::Given(Box::new(Limits::cloud())),
             Some("") => return Err(Error::Input("--limits: expected cloud, none or a TOML file".into())),
-            Some(file) => TargetLimits::Given(Limits::from_file(std::path::Path::new(file))?),
+            Some(file) => TargetLimits::Given(Box::new(Limits::from_file(std::path::Path::new(file))?)),
         };
         Ok(LoadPlan {
             limits,

@@ -66,7 +66,7 @@ pub enum TargetLimits {
     /// None (`--limits none`), even on Chroma Cloud.
     Off,
     /// These (`--limits cloud`, `--limits FILE.toml`).
-    Given(Limits),
+    Given(Box<Limits>),
 }
 
 impl TargetLimits {
@@ -75,7 +75,7 @@ impl TargetLimits {
         match self {
             Self::Auto => client.is_chroma_cloud().then(Limits::cloud),
             Self::Off => None,
-            Self::Given(l) => Some(l.clone()),
+            Self::Given(l) => Some((**l).clone()),
         }
     }
 }
