@@ -224,6 +224,9 @@ fn render(s: &LoadSummary) -> String {
             );
         }
     }
+    if let Some(q) = &s.quotas {
+        let _ = writeln!(o, "pre-flight: every record and collection is within the {} limits", escape::text(q));
+    }
     if s.dry_run {
         let _ = writeln!(
             o,

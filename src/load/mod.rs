@@ -70,10 +70,10 @@ pub enum TargetLimits {
 }
 
 impl TargetLimits {
-    /// The quotas to check against this target, if any.
-    pub fn resolve(&self, client: &Client) -> Option<Limits> {
+    /// The quotas to check against a target (`on_cloud`: it is Chroma Cloud), if any.
+    pub fn resolve(&self, on_cloud: bool) -> Option<Limits> {
         match self {
-            Self::Auto => client.is_chroma_cloud().then(Limits::cloud),
+            Self::Auto => on_cloud.then(Limits::cloud),
             Self::Off => None,
             Self::Given(l) => Some((**l).clone()),
         }
@@ -191,7 +191,7 @@ pub async fn load(plan: &LoadPlan, progress: &dyn Progress) -> Result<LoadSummar
     let pairs = select(&snap, &plan.collections)?;
 
     let client = connect(plan).await?;
-    let quotas = plan.limits.resolve(&client);
+    let quotas = plan.limits.resolve(client.is_chroma_cloud());
     if let Some(q) = &quotas {
         tracing::info!("checking every record and collection against the {} limits before any write", q.origin);
     }
@@ -552,4 +552,19 @@ fn cut_batches(
         cut
     });
     (rx, producer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cloud_limits_by_default_on_chroma_cloud_only() {
+        assert_eq!(TargetLimits::Auto.resolve(true), Some(Limits::cloud()));
+        assert_eq!(TargetLimits::Auto.resolve(false), None);
+        assert_eq!(TargetLimits::Off.resolve(true), None, "--limits none opts out");
+        let own = Limits { max_id_bytes: Some(8), origin: "own.toml".into(), ..Limits::default() };
+        assert_eq!(TargetLimits::Given(Box::new(own.clone())).resolve(true), Some(own.clone()));
+        assert_eq!(TargetLimits::Given(Box::new(own.clone())).resolve(false), Some(own));
+    }
 }
