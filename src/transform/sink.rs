@@ -30,6 +30,7 @@ struct TargetState {
     routed: u64,
     written: u64,
     rejected: u64,
+    trimmed_documents: u64,
     /// Ids written so far, when duplicates can happen at all (see [`Sink::new`]).
     seen: Option<SeenIds>,
     dim: Option<usize>,
@@ -78,6 +79,7 @@ impl<'a> Sink<'a> {
                 routed: 0,
                 written: 0,
                 rejected: 0,
+                trimmed_documents: 0,
                 seen: (t.ids.is_some() || sources > 1).then(SeenIds::default),
                 dim: None,
                 pending: None,
@@ -192,6 +194,7 @@ impl<'a> Sink<'a> {
             seen.insert(key);
         }
         ts.written += 1;
+        ts.trimmed_documents += u64::from(p.document_cut.is_some());
         let dim = r.embedding.len(); // the target's: a different one was rejected above
         ts.dim.get_or_insert(dim);
         self.out.as_ref()?; // a dry run writes nothing: no rows are gathered
@@ -245,6 +248,7 @@ impl<'a> Sink<'a> {
                 written: t.written,
                 rejected: t.rejected,
                 dimension: dim,
+                trimmed_documents: t.trimmed_documents,
             });
             self.report.written += t.written;
             written.push((dim, t.writer.map(CollectionWriter::finish).transpose()?));

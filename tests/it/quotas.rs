@@ -242,10 +242,12 @@ fn a_transform_spec_rejects_or_trims_what_would_break_the_limits() {
     for rule in ["limits.document_bytes", "limits.id_bytes", "limits.metadata_keys"] {
         assert_eq!(r["reasons_by_rule"][rule], 1, "{rule}: {r}");
     }
+    assert!(r["targets"][0].get("trimmed_documents").is_none(), "{r}");
 
     // trim_documents cuts the long document at a character boundary (16,383 bytes: 'é' is two).
     let r = run(&spec("trim_documents = true"), "trimming");
     assert_eq!((r["written"].as_u64(), r["rejected"].as_u64()), (Some(4), Some(2)), "{r}");
+    assert_eq!(r["targets"][0]["trimmed_documents"], 1, "{r}");
     let snap = chroma_snap::snapshot::reader::Snapshot::open(&t.path().join("trimming")).unwrap();
     let c = &snap.manifest.collections[0];
     let mut doc = None;
