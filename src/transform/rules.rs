@@ -101,8 +101,8 @@ pub fn document_cut(c: &CheckPlan, r: &RecordRef<'_>) -> Option<usize> {
     Some(crate::limits::truncate_bytes(d, max).len())
 }
 
-/// Maps and validates one routed record (its document cut by [`document_cut`]); returns the output metadata text (null for an empty
-/// map, which Chroma refuses) and every reason to reject it.
+/// Maps and validates one routed record (its document cut by [`document_cut`]); returns the output
+/// metadata text (null for an empty map, which Chroma refuses) and every reason to reject it.
 pub fn map_record(
     t: &TargetPlan,
     collection: &str,
