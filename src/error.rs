@@ -3,6 +3,7 @@
 use crate::chroma::ChromaError;
 use crate::export::error::ExportError;
 use crate::fromdir::error::FromDirError;
+use crate::limits::LimitsError;
 use crate::load::error::LoadError;
 use crate::select::SelectError;
 use crate::snapshot::SnapshotError;
@@ -36,6 +37,9 @@ pub enum Error {
     Load(Box<LoadError>),
     #[error(transparent)]
     Transform(Box<TransformError>),
+    /// A `--limits` file that cannot be read or parsed.
+    #[error(transparent)]
+    Limits(#[from] LimitsError),
     #[error(transparent)]
     Verify(Box<VerifyError>),
     /// `--collection` / `--exclude` that cannot be resolved.
@@ -83,7 +87,7 @@ impl Error {
             Error::Chroma(_) | Error::Failed(_) => exit::FAILED,
             Error::Snapshot(SnapshotError::Io { .. } | SnapshotError::Busy { .. }) => exit::FAILED,
             Error::Snapshot(SnapshotError::Remote { kind, .. }) if !kind.is_input() => exit::FAILED,
-            Error::Snapshot(_) | Error::Input(_) | Error::Select(_) => exit::INPUT,
+            Error::Snapshot(_) | Error::Input(_) | Error::Select(_) | Error::Limits(_) => exit::INPUT,
             Error::Export(e) => e.exit_code(),
             Error::FromDir(e) => e.exit_code(),
             Error::Load(e) => e.exit_code(),

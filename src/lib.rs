@@ -10,6 +10,7 @@
 //! - `load`: snapshot → chroma, journalled and verified by reading back.
 //!
 //! [`snapshot`] never speaks HTTP; [`chroma`] never touches Parquet; [`record`] is what they share.
+//! [`limits`] states a target's quotas once, for load's pre-flight and transform's validation.
 
 pub mod chroma;
 pub mod diff;
@@ -19,6 +20,7 @@ pub mod export;
 pub mod fromdir;
 pub mod fsmode;
 pub mod inspect;
+pub mod limits;
 pub mod load;
 pub mod progress;
 pub mod record;

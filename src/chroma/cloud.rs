@@ -1,4 +1,6 @@
 //! Chroma Cloud's rules in one place: which hosts are Chroma Cloud, and its per-request record cap.
+//! Its other documented quotas (sizes, key counts, records per collection) are
+//! `crate::limits::Limits::cloud`, which takes the cap from here.
 
 use url::Url;
 

@@ -6,8 +6,9 @@ use clap::{Args as ClapArgs, ValueEnum};
 
 use chroma_snap::error::exit;
 use chroma_snap::escape;
+use chroma_snap::limits::Limits;
 use chroma_snap::load::shard::{JOB_INDEX_VAR, Shard};
-use chroma_snap::load::{IfExists, LoadPlan, LoadSummary, load};
+use chroma_snap::load::{IfExists, LoadPlan, LoadSummary, TargetLimits, load};
 use chroma_snap::progress::Progress;
 use chroma_snap::select::Selection;
 use chroma_snap::verify::{Comparison, DEFAULT_LISTED};
@@ -23,6 +24,7 @@ pub const EXAMPLES: &str = "Examples:
   chroma-snap load old-snap/ --to http://127.0.0.1:8000 --if-exists replace   # roll back settings too
   chroma-snap load /mnt/ro/snap --to https://chroma.example.com --journal ~/load.jsonl --json
   chroma-snap load snap/ --to http://127.0.0.1:8000 --shard 1/3   # one of three loaders
+  chroma-snap load snap/ --to http://127.0.0.1:8000 --limits cloud  # refuse what Chroma Cloud would
   chroma-snap load s3://backups/chroma/2026-05-01 --to http://127.0.0.1:8000  # AWS_* from the environment
 Rerun the same command after a crash: the journal lets the load carry on where it stopped.
 With --shard, run the N shards (each with its own journal), then `chroma-snap verify snap/
@@ -88,6 +90,11 @@ pub struct Args {
     /// records; `auto/N` takes I from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job).
     #[arg(long, value_name = "I/N")]
     pub shard: Option<String>,
+    /// Target quotas checked for every record and collection before any write: `cloud` (Chroma
+    /// Cloud's documented quotas; the default when the target is Chroma Cloud), a TOML file of your
+    /// deployment's own (`max_document_bytes = 16384`, …; see docs/load.md), or `none`.
+    #[arg(long, value_name = "LIMITS")]
+    pub limits: Option<String>,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -115,7 +122,15 @@ impl Args {
         if self.batch_size == 0 || self.batch_mb == 0 || self.concurrency == 0 {
             return Err(Error::Input("--batch-size, --batch-mb and --concurrency must be positive".into()));
         }
+        let limits = match self.limits.as_deref() {
+            None => TargetLimits::Auto,
+            Some("none") => TargetLimits::Off,
+            Some("cloud") => TargetLimits::Given(Box::new(Limits::cloud())),
+            Some("") => return Err(Error::Input("--limits: expected cloud, none or a TOML file".into())),
+            Some(file) => TargetLimits::Given(Box::new(Limits::from_file(std::path::Path::new(file))?)),
+        };
         Ok(LoadPlan {
+            limits,
             snapshot: chroma_snap::snapshot::location::Location::from_arg(self.dir.as_os_str())?,
             connect: self.connect.options(&self.to)?,
             selection: selection(&self.collections, &self.exclude)?,
@@ -218,6 +233,9 @@ fn render(s: &LoadSummary) -> String {
                 n.unchanged
             );
         }
+    }
+    if let Some(q) = &s.quotas {
+        let _ = writeln!(o, "pre-flight: every record and collection is within the {} limits", escape::text(q));
     }
     if s.dry_run {
         let _ = writeln!(

@@ -1,5 +1,5 @@
 //! Load: snapshot → chroma. Connect → pre-flight (every part's hash, every record against the
-//! target's write rules) → per collection: decide (create,
+//! target's write rules and, when checked, its quotas) → per collection: decide (create,
 //! resume, replace, append) → cut deterministic batches → send several in flight, journalling each
 //! acknowledged batch → read the target back and compare it with the snapshot. Under `--shard I/N`
 //! the same steps run on the shard's rows of each collection only ([`shard`]).
@@ -32,6 +32,7 @@ use self::journal::{Journal, Line, WriteOp};
 use self::shard::{Shard, Share};
 use crate::chroma::{Api, Client, ConnectOptions};
 use crate::error::{Error, Result};
+use crate::limits::Limits;
 use crate::progress::{Bar, Progress};
 use crate::record::RecordPage;
 use crate::snapshot::CollectionEntry;
@@ -55,6 +56,28 @@ pub enum IfExists {
     /// Make it equal to the snapshot with the fewest writes: delete what the snapshot lacks,
     /// rewrite changed records, add missing ones ([`sync`]).
     Sync,
+}
+
+/// Which target quotas the pre-flight checks (`--limits`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetLimits {
+    /// Chroma Cloud's documented quotas when the target is Chroma Cloud (by host), none otherwise.
+    Auto,
+    /// None (`--limits none`), even on Chroma Cloud.
+    Off,
+    /// These (`--limits cloud`, `--limits FILE.toml`).
+    Given(Box<Limits>),
+}
+
+impl TargetLimits {
+    /// The quotas to check against a target (`on_cloud`: it is Chroma Cloud), if any.
+    pub fn resolve(&self, on_cloud: bool) -> Option<Limits> {
+        match self {
+            Self::Auto => on_cloud.then(Limits::cloud),
+            Self::Off => None,
+            Self::Given(l) => Some((**l).clone()),
+        }
+    }
 }
 
 /// The 1.x server refuses bodies over 40 MiB; stay well under it.
@@ -88,6 +111,8 @@ pub struct LoadPlan {
     pub fail_after_batches: Option<u64>,
     /// Load only this shard's rows of each collection (`--shard I/N`).
     pub shard: Option<Shard>,
+    /// The target quotas checked before any write (`--limits`).
+    pub limits: TargetLimits,
 }
 
 impl LoadPlan {
@@ -107,6 +132,9 @@ pub struct LoadSummary {
     pub encoding: &'static str,
     pub dry_run: bool,
     pub journal: Option<PathBuf>,
+    /// The target quotas the pre-flight checked (`cloud` or the limits file), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quotas: Option<String>,
     /// `--shard I/N`: only this shard's rows were loaded and read back.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shard: Option<Shard>,
@@ -164,15 +192,21 @@ pub async fn load(plan: &LoadPlan, progress: &dyn Progress) -> Result<LoadSummar
     let pairs = select(&snap, &plan.selection)?;
 
     let client = connect(plan).await?;
-    let limits = limits_for(&client, plan);
-    // Only GETs went out so far: refuse a damaged or unloadable snapshot before any write.
-    let rules = preflight::WriteRules::for_target(&client, limits, names.into_iter().collect());
-    if plan.shard.is_some() {
-        let shares: Vec<(&CollectionEntry, Range<u64>)> = pairs.iter().map(|(e, _)| (*e, plan.rows(e.count))).collect();
-        preflight::check_share(&snap, &shares, &rules)?;
-    } else {
-        preflight::check(snap.store.clone(), &rules)?;
+    let quotas = plan.limits.resolve(client.is_chroma_cloud());
+    if let Some(q) = &quotas {
+        tracing::info!("checking every record and collection against the {} limits before any write", q.origin);
     }
+    let limits = limits_for(&client, plan, quotas.as_ref());
+    // Only GETs went out so far: refuse a damaged or unloadable snapshot before any write.
+    let over_quota = quotas.as_ref().map(|q| preflight::collection_problems(&pairs, client.api, q)).unwrap_or_default();
+    let rules = preflight::WriteRules::for_target(&client, limits, names.into_iter().collect(), quotas.clone());
+    let verdict = if plan.shard.is_some() {
+        let shares: Vec<(&CollectionEntry, Range<u64>)> = pairs.iter().map(|(e, _)| (*e, plan.rows(e.count))).collect();
+        preflight::check_share(&snap, &shares, &rules)
+    } else {
+        preflight::check(snap.store.clone(), &rules)
+    };
+    preflight::with_collections(verdict, snap.store.location(""), over_quota)?;
     if plan.if_exists == Some(IfExists::Sync) {
         sync::check_settings(&pairs, &client).await?;
     }
@@ -185,6 +219,7 @@ pub async fn load(plan: &LoadPlan, progress: &dyn Progress) -> Result<LoadSummar
         encoding: limits.encoding.as_str(),
         dry_run: plan.dry_run,
         journal: None,
+        quotas: quotas.map(|q| q.origin),
         shard: plan.shard,
         collections: Vec::new(),
         records_sent: 0,
@@ -306,10 +341,10 @@ pub fn select<'a>(
 }
 
 /// Batch limits for this server: count (flag, then the client's max_batch_size, which carries
-/// the Chroma Cloud cap) and body bytes.
-pub fn limits_for(client: &Client, plan: &LoadPlan) -> BatchLimits {
+/// the Chroma Cloud cap, then the quotas' `max_records_per_write`) and body bytes.
+pub fn limits_for(client: &Client, plan: &LoadPlan, quotas: Option<&Limits>) -> BatchLimits {
     let mut rows = plan.batch_size.max(1);
-    if let Some(m) = client.max_batch_size {
+    for m in [client.max_batch_size, quotas.and_then(|q| q.max_records_per_write)].into_iter().flatten() {
         rows = rows.min(m.max(1));
     }
     let encoding = if client.api == Api::V2 && client.supports_base64 { Encoding::Base64 } else { Encoding::Json };
@@ -527,4 +562,19 @@ fn cut_batches(
         cut
     });
     (rx, producer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cloud_limits_by_default_on_chroma_cloud_only() {
+        assert_eq!(TargetLimits::Auto.resolve(true), Some(Limits::cloud()));
+        assert_eq!(TargetLimits::Auto.resolve(false), None);
+        assert_eq!(TargetLimits::Off.resolve(true), None, "--limits none opts out");
+        let own = Limits { max_id_bytes: Some(8), origin: "own.toml".into(), ..Limits::default() };
+        assert_eq!(TargetLimits::Given(Box::new(own.clone())).resolve(true), Some(own.clone()));
+        assert_eq!(TargetLimits::Given(Box::new(own.clone())).resolve(false), Some(own));
+    }
 }

@@ -1,9 +1,12 @@
 //! Load's pre-flight: before anything is sent, prove the snapshot intact and every record of the
 //! collections to load writable by the target (Chroma's write rules, shared with transform), in
-//! one pass over the parts. A refusal names the part file, the collection and the record.
+//! one pass over the parts. A refusal names the part file, the collection and the record. With
+//! target quotas ([`Limits`]: `--limits`, Chroma Cloud's by default on Chroma Cloud) every record
+//! and every collection is also checked against them, all refused at once.
 
 use std::collections::HashSet;
 use std::ops::Range;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -11,8 +14,10 @@ use rayon::prelude::*;
 use super::batcher::BatchLimits;
 use super::body::{BODY_OVERHEAD, Encoding, record_bytes};
 use super::error::LoadError;
+use super::settings::create_settings;
 use crate::chroma::{Api, Client};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::limits::{Breach, Limits};
 use crate::record::{MetadataError, RecordRef, parse_metadata};
 use crate::snapshot::convert::BatchView;
 use crate::snapshot::reader::{Snapshot, part_windows};
@@ -34,16 +39,24 @@ pub struct WriteRules {
     pub encoding: Encoding,
     /// The largest body the server takes, when it has a limit.
     pub max_body_bytes: Option<usize>,
+    /// The target's quotas, when they are checked.
+    pub limits: Option<Limits>,
 }
 
 impl WriteRules {
-    pub fn for_target(client: &Client, limits: BatchLimits, collections: HashSet<String>) -> Self {
+    pub fn for_target(
+        client: &Client,
+        batches: BatchLimits,
+        collections: HashSet<String>,
+        limits: Option<Limits>,
+    ) -> Self {
         let v2 = client.api == Api::V2;
         Self {
             collections,
             arrays_allowed: v2,
-            encoding: limits.encoding,
+            encoding: batches.encoding,
             max_body_bytes: v2.then_some(SERVER_BODY_LIMIT_V2),
+            limits,
         }
     }
 
@@ -57,10 +70,16 @@ impl WriteRules {
             let n = r.embedding.iter().filter(|x| !x.is_finite()).count();
             why.push(format!("embedding has {n} NaN/Inf value(s), first {} at index {i}", r.embedding[i]));
         }
-        match r.metadata.map(parse_metadata) {
-            None => {}
-            Some(Err(e @ MetadataError::IntRange { .. })) => why.push(e.to_string()),
-            Some(Err(e)) => why.push(format!("metadata is not a JSON object of finite values: {e}")),
+        let meta = match r.metadata.map(parse_metadata) {
+            None => None,
+            Some(Err(e @ MetadataError::IntRange { .. })) => {
+                why.push(e.to_string());
+                None
+            }
+            Some(Err(e)) => {
+                why.push(format!("metadata is not a JSON object of finite values: {e}"));
+                None
+            }
             Some(Ok(m)) => {
                 let mut reasons = Vec::new();
                 chroma_metadata(&m, self.arrays_allowed, &mut reasons);
@@ -68,7 +87,14 @@ impl WriteRules {
                     Some(k) if !x.rule.starts_with("chroma.key") => format!("metadata key {k:?}: {}", x.message),
                     _ => x.message,
                 }));
+                Some(m)
             }
+        };
+        if let Some(l) = &self.limits {
+            let mut breaches = Vec::new();
+            l.id(r.id, &mut breaches);
+            l.record(r, meta.as_ref(), &mut breaches);
+            why.extend(breaches.into_iter().map(|b| b.message));
         }
         if let Some(limit) = self.max_body_bytes {
             let size = BODY_OVERHEAD + record_bytes(self.encoding, r.id, dim, r.document, r.uri, r.metadata);
@@ -89,6 +115,43 @@ impl RecordCheck for WriteRules {
     }
     fn check(&self, c: &CollectionEntry, r: &RecordRef<'_>) -> Option<String> {
         self.problem(c.dimension.unwrap_or(r.embedding.len()), r)
+    }
+}
+
+/// Each collection as the target would get it (its target name, the metadata it is created with,
+/// its record count) against the quotas: one line per breach, naming the collection.
+pub fn collection_problems(pairs: &[(&CollectionEntry, String)], api: Api, limits: &Limits) -> Vec<String> {
+    let mut out = Vec::new();
+    for (entry, dst) in pairs {
+        let mut found: Vec<Breach> = Vec::new();
+        let meta = create_settings(entry, api).metadata;
+        limits.collection(dst, meta.as_ref(), entry.count, &mut found);
+        let at = if *dst == entry.name {
+            format!("collection {:?}", entry.name)
+        } else {
+            format!("collection {:?} (loaded as {dst:?})", entry.name)
+        };
+        out.extend(found.into_iter().map(|b| format!("{at}: {}", b.message)));
+    }
+    out
+}
+
+/// The record pre-flight's verdict with the collections' problems ([`collection_problems`]) put
+/// first: a damaged snapshot is refused as damaged; otherwise every problem is refused at once.
+pub fn with_collections(verdict: Result<()>, snapshot: PathBuf, collections: Vec<String>) -> Result<()> {
+    if collections.is_empty() {
+        return verdict;
+    }
+    match verdict {
+        Ok(()) => Err(LoadError::Unloadable { snapshot, problems: collections }.into()),
+        Err(Error::Load(e)) => match *e {
+            LoadError::Unloadable { snapshot, problems } => {
+                Err(LoadError::Unloadable { snapshot, problems: collections.into_iter().chain(problems).collect() }
+                    .into())
+            }
+            other => Err(other.into()),
+        },
+        Err(e) => Err(e),
     }
 }
 
@@ -168,6 +231,7 @@ mod tests {
             arrays_allowed: arrays,
             encoding: Encoding::Base64,
             max_body_bytes: limit,
+            limits: None,
         }
     }
 
@@ -207,5 +271,36 @@ mod tests {
         let r = RecordRef { id: "big", embedding: &[1.0], document: Some(&big), uri: None, metadata: None };
         assert!(rules(true, Some(1000)).problem(1, &r).unwrap().contains("over the target's 0 MiB limit"));
         assert_eq!(rules(true, None).problem(1, &r), None, "0.x servers have no body limit");
+    }
+
+    #[test]
+    fn cloud_quotas_in_the_write_rules() {
+        let r = WriteRules { limits: Some(Limits::cloud()), ..rules(true, Some(SERVER_BODY_LIMIT_V2)) };
+        let doc = "d".repeat(16_385);
+        let long =
+            RecordRef { id: "a", embedding: &[1.0], document: Some(&doc), uri: None, metadata: Some(r#"{"k":null}"#) };
+        let why = r.problem(1, &long).unwrap();
+        assert_eq!(
+            why,
+            "metadata key \"k\": null metadata values are refused; document is 16385 bytes, over max_document_bytes = 16384 (cloud limits)"
+        );
+        let id = "i".repeat(129);
+        assert!(r.problem(1, &rec(&id, &[1.0], None)).unwrap().starts_with("id is 129 bytes"));
+        assert_eq!(r.problem(1, &rec("a", &[1.0], Some(r#"{"k":"v"}"#))), None);
+    }
+
+    #[test]
+    fn collection_problems_come_first_and_damage_wins() {
+        let snapshot = PathBuf::from("snap");
+        let found = vec!["collection \"c\": too long".to_owned()];
+        let unloadable =
+            |p: &str| Err(LoadError::Unloadable { snapshot: snapshot.clone(), problems: vec![p.into()] }.into());
+        let got = with_collections(unloadable("record"), snapshot.clone(), found.clone()).unwrap_err();
+        assert!(got.to_string().ends_with("collection \"c\": too long; record"), "{got}");
+        let got = with_collections(Ok(()), snapshot.clone(), found.clone()).unwrap_err();
+        assert!(got.to_string().ends_with(": collection \"c\": too long"), "{got}");
+        let damaged = Err(LoadError::Damaged { snapshot: snapshot.clone(), problems: vec!["bad".into()] }.into());
+        assert!(with_collections(damaged, snapshot.clone(), found).unwrap_err().to_string().contains("is damaged"));
+        assert!(with_collections(Ok(()), snapshot, Vec::new()).is_ok());
     }
 }

@@ -101,11 +101,21 @@ pub struct Gather {
     picks: Vec<(u32, u32)>,
     ids: Vec<String>,
     metadatas: Vec<Option<String>>,
+    /// Per pick, the byte length its document is cut to (`None`: whole).
+    cuts: Vec<Option<usize>>,
 }
 
 impl Gather {
     pub fn new(dim: usize) -> Self {
-        Self { dim, sources: Vec::new(), last_key: None, picks: Vec::new(), ids: Vec::new(), metadatas: Vec::new() }
+        Self {
+            dim,
+            sources: Vec::new(),
+            last_key: None,
+            picks: Vec::new(),
+            ids: Vec::new(),
+            metadatas: Vec::new(),
+            cuts: Vec::new(),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -117,8 +127,15 @@ impl Gather {
     }
 
     /// Adds row `row` of `batch` (whose embeddings have this gather's dimension) with `id` and
-    /// `metadata` in place of its own. `key` names the batch: equal keys are the same batch.
-    pub fn push(&mut self, key: u64, batch: &RecordBatch, row: usize, id: String, metadata: Option<String>) {
+    /// `metadata` in place of its own, its document cut to `cut` bytes when given (a character
+    /// boundary). `key` names the batch: equal keys are the same batch.
+    pub fn push(
+        &mut self,
+        key: u64,
+        batch: &RecordBatch,
+        row: usize,
+        (id, metadata, cut): (String, Option<String>, Option<usize>),
+    ) {
         if self.last_key != Some(key) {
             if self.sources.len() == GATHER_SOURCES {
                 self.compact();
@@ -130,6 +147,7 @@ impl Gather {
         self.picks.push((src, u32::try_from(row).expect("rows of a read batch fit in u32")));
         self.ids.push(id);
         self.metadatas.push(metadata);
+        self.cuts.push(cut);
     }
 
     /// Copies the picked rows' embeddings, documents and uris into one batch that replaces the
@@ -140,6 +158,7 @@ impl Gather {
         let none: ArrayRef = Arc::new(StringArray::new_null(n));
         let batch = self.columns(empty, none);
         self.picks = (0..n).map(|i| (0, u32::try_from(i).expect("rows fit in u32"))).collect();
+        self.cuts.iter_mut().for_each(|c| *c = None); // the copied documents are cut already
         self.sources = vec![batch];
         self.last_key = None;
     }
@@ -155,7 +174,9 @@ impl Gather {
         let dim = i32::try_from(self.dim).expect("dimension fits in i32");
         let emb: ArrayRef =
             Arc::new(FixedSizeListArray::new(embedding_item(), dim, Arc::new(Float32Array::from(values)), None));
-        let documents: ArrayRef = Arc::new(rows().map(|r| r.document).collect::<StringArray>());
+        let documents: ArrayRef = Arc::new(
+            rows().zip(&self.cuts).map(|(r, c)| r.document.map(|d| c.map_or(d, |n| &d[..n]))).collect::<StringArray>(),
+        );
         let uris: ArrayRef = Arc::new(rows().map(|r| r.uri).collect::<StringArray>());
         RecordBatch::try_new(part_schema(self.dim), vec![ids, emb, documents, uris, metadatas])
             .expect("gathered columns match the part schema")
@@ -166,6 +187,7 @@ impl Gather {
         let ids: ArrayRef = Arc::new(StringArray::from_iter_values(self.ids.drain(..)));
         let metadatas: ArrayRef = Arc::new(self.metadatas.drain(..).collect::<StringArray>());
         let batch = self.columns(ids, metadatas);
+        self.cuts.clear();
         self.sources.clear();
         self.picks.clear();
         self.last_key = None;
@@ -232,7 +254,7 @@ mod tests {
                 let r = v.record(row);
                 let (id, meta) = (format!("new-{}", r.id), (row == 2).then(|| format!("{{\"k\":{k}}}")));
                 want.push(RecordRef { id: &id, metadata: meta.as_deref(), ..r });
-                g.push(k as u64, b, row, id.clone(), meta.clone());
+                g.push(k as u64, b, row, (id.clone(), meta.clone(), None));
             }
         }
         assert_eq!(g.len(), 27);
@@ -240,5 +262,22 @@ mod tests {
         assert!(g.is_empty());
         assert_eq!(BatchView::new(&got).to_page(), want);
         assert_eq!(got, page_to_batch(&want), "the same arrays as a page's batch");
+    }
+
+    /// A cut document is written cut, also once the gather has compacted its sources.
+    #[test]
+    fn a_cut_document_is_gathered_cut() {
+        let mut p = RecordPage::with_capacity(1, 2);
+        p.push(RecordRef { id: "a", embedding: &[1.0], document: Some("héllo"), uri: None, metadata: None });
+        p.push(RecordRef { id: "b", embedding: &[2.0], document: Some("whole"), uri: None, metadata: None });
+        let b = page_to_batch(&p);
+        let mut g = Gather::new(1);
+        g.push(0, &b, 0, ("a".into(), None, Some(3)));
+        for k in 1..=GATHER_SOURCES as u64 {
+            g.push(k, &b, 1, (format!("b{k}"), None, None)); // the last push compacts
+        }
+        let got = g.take_batch();
+        let docs: Vec<_> = BatchView::new(&got).records().map(|r| r.document.unwrap().to_owned()).collect();
+        assert_eq!(docs, ["hé", "whole", "whole", "whole", "whole"]);
     }
 }

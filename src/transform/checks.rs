@@ -5,6 +5,7 @@ use serde_json::{Number, Value};
 
 use super::plan::{CheckPlan, FieldPlan};
 use super::spec::Kind;
+use crate::limits::Breach;
 use crate::record::{Metadata, RecordRef, int_range_message};
 
 /// Why a record was rejected: a stable rule name, the field it concerns, and a message.
@@ -18,6 +19,12 @@ pub struct Reason {
 impl Reason {
     pub fn new(rule: &'static str, field: Option<&str>, message: impl Into<String>) -> Self {
         Self { rule, field: field.map(str::to_owned), message: message.into() }
+    }
+}
+
+impl From<Breach> for Reason {
+    fn from(b: Breach) -> Self {
+        Self { rule: b.rule, field: b.field, message: b.message }
     }
 }
 
@@ -274,6 +281,8 @@ mod tests {
             non_empty_document: true,
             max_document_length: Some(5),
             arrays_allowed: true,
+            limits: None,
+            trim_documents: false,
         }
     }
 

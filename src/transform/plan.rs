@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::spec::*;
 use super::template::Template;
+use crate::limits::Limits;
 use crate::record::Metadata;
 
 mod consistency;
@@ -52,6 +53,10 @@ pub struct CheckPlan {
     pub max_document_length: Option<usize>,
     /// Metadata arrays are accepted from Chroma 1.5 on.
     pub arrays_allowed: bool,
+    /// Target quotas every output record must fit (`validate.limits`).
+    pub limits: Option<Limits>,
+    /// Documents over `limits.max_document_bytes` are cut to fit rather than rejected.
+    pub trim_documents: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -253,6 +258,7 @@ fn compile_target(
     // Fields a template reads are computed first.
     fields.sort_by_key(|f| matches!(f.source, FieldSource::Template(_)));
     let keep_unmapped = t.unmapped.or(d.unmapped).unwrap_or(Unmapped::Drop) == Unmapped::Keep;
+    consistency::check_limits(name, metadata.as_ref(), &check, &join(path, "validate"), e);
     TargetPlan { name: name.to_owned(), metadata, space, configuration, ids, keep_unmapped, fields, consumed, check }
 }
 
@@ -300,12 +306,31 @@ fn compile_check(t: &ValidateSpec, d: &ValidateSpec, path: &str, e: &mut Errors)
             true
         }
     };
+    let limits = match t.limits.as_ref().or(d.limits.as_ref()) {
+        None => None,
+        Some(toml::Value::String(s)) if s == "cloud" => Some(Limits::cloud()),
+        Some(toml::Value::String(s)) if s == "none" => None,
+        Some(v @ toml::Value::Table(_)) => {
+            let lpath = join(path, "limits");
+            de::<Limits>(v, &lpath, e).map(|l| Limits { origin: "inline".into(), ..l })
+        }
+        Some(other) => {
+            e.push(join(path, "limits"), format!("{other} is not \"cloud\", \"none\" or a table of limits"));
+            None
+        }
+    };
+    let trim_documents = t.trim_documents.or(d.trim_documents).unwrap_or(false);
+    if trim_documents && limits.as_ref().is_none_or(|l| l.max_document_bytes.is_none()) {
+        e.push(join(path, "trim_documents"), "needs limits with max_document_bytes (e.g. limits = \"cloud\")");
+    }
     CheckPlan {
         dimensions,
         finite_embeddings: t.finite_embeddings.or(d.finite_embeddings).unwrap_or(true),
         non_empty_document: t.non_empty_document.or(d.non_empty_document).unwrap_or(false),
         max_document_length: t.max_document_length.or(d.max_document_length),
         arrays_allowed,
+        limits,
+        trim_documents,
     }
 }
 
@@ -651,5 +676,51 @@ f = { from = "k" }"#,
             assert!(errs.iter().any(|e| e.starts_with(w)), "missing {w:?} in {errs:#?}");
         }
         assert_eq!(errs.len(), 3, "{errs:#?}");
+    }
+
+    #[test]
+    fn limits_are_compiled_and_checked_against_the_targets_own_settings() {
+        let plan = compile(
+            "version = 1\n[defaults.validate]\nlimits = \"cloud\"\n[targets.tgt]\n[targets.own.validate]\n\
+             limits = { max_document_bytes = 10 }\ntrim_documents = true\n[routing]\ndefault = \"tgt\"\n",
+        )
+        .unwrap();
+        let (own, tgt) = (&plan.targets[0].check, &plan.targets[1].check); // targets in name order
+        assert_eq!(own.limits.as_ref().unwrap().max_document_bytes, Some(10));
+        assert!(own.trim_documents);
+        assert_eq!(tgt.limits.as_ref().unwrap().max_records_per_write, Some(300), "inherited");
+        assert!(!tgt.trim_documents);
+        let errs = errors(
+            r#"
+version = 1
+[targets.long_name]
+metadata = { owner = "somebody", a = true, b = false }
+[targets.long_name.validate]
+dimensions = [5000, 8192]
+limits = { max_collection_name_bytes = 4, max_collection_metadata_keys = 2, max_collection_metadata_value_bytes = 3, max_embedding_dimensions = 4096 }
+[targets.typo.validate]
+limits = { max_id_byte = 1 }
+[targets.wrong.validate]
+limits = 3
+[targets.trim.validate]
+trim_documents = true
+limits = { max_id_bytes = 10 }
+[routing]
+default = "long_name"
+"#,
+        );
+        let want = [
+            "targets.long_name.validate.limits: target \"long_name\": collection name is 9 bytes, over max_collection_name_bytes = 4",
+            "targets.long_name.validate.limits: target \"long_name\": collection metadata has 3 keys",
+            "targets.long_name.validate.limits: target \"long_name\": collection metadata key \"owner\": the value is 8 bytes",
+            "targets.long_name.validate.dimensions: [5000, 8192]: every one is over max_embedding_dimensions = 4096",
+            "targets.typo.validate.limits.max_id_byte: unknown field",
+            "targets.wrong.validate.limits: 3 is not \"cloud\"",
+            "targets.trim.validate.trim_documents: needs limits with max_document_bytes",
+        ];
+        for w in want {
+            assert!(errs.iter().any(|e| e.starts_with(w)), "missing {w:?} in {errs:#?}");
+        }
+        assert_eq!(errs.len(), want.len(), "{errs:#?}");
     }
 }

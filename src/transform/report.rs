@@ -40,6 +40,13 @@ pub struct TargetReport {
     pub written: u64,
     pub rejected: u64,
     pub dimension: Option<usize>,
+    /// Documents written cut to the limits (`validate.trim_documents`); absent when none.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub trimmed_documents: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -86,6 +93,10 @@ pub fn render(s: &TransformSummary) -> String {
     for t in &r.targets {
         let dim = t.dimension.map_or("-".into(), |d| d.to_string());
         let _ = writeln!(o, "{:<32} {:>9} {:>9} {:>9} {dim:>6}", t.name, t.routed, t.written, t.rejected);
+    }
+    for t in r.targets.iter().filter(|t| t.trimmed_documents > 0) {
+        let _ =
+            writeln!(o, "{}: {} document(s) cut to the limits (validate.trim_documents)", t.name, t.trimmed_documents);
     }
     if r.rejected_by_routing > 0 {
         let _ = writeln!(

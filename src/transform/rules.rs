@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use super::checks::{self, Reason};
-use super::plan::{FieldSource, Plan, Predicate, Route, TargetPlan, TextMatch};
+use super::plan::{CheckPlan, FieldSource, Plan, Predicate, Route, TargetPlan, TextMatch};
 use super::spec::Derive;
 use super::template::Template;
 use crate::record::{Metadata, RecordRef, canonical_metadata};
@@ -93,8 +93,16 @@ fn derive(d: Derive, collection: &str, r: &RecordRef<'_>) -> Option<Value> {
     }
 }
 
-/// Maps and validates one routed record; returns the output metadata text (null for an empty
-/// map, which Chroma refuses) and every reason to reject it.
+/// With `validate.trim_documents`, the byte length a document over the limits is cut to (at a
+/// character boundary); `None` leaves it whole.
+pub fn document_cut(c: &CheckPlan, r: &RecordRef<'_>) -> Option<usize> {
+    let max = c.limits.as_ref()?.max_document_bytes.filter(|_| c.trim_documents)?;
+    let d = r.document.filter(|d| d.len() > max)?;
+    Some(crate::limits::truncate_bytes(d, max).len())
+}
+
+/// Maps and validates one routed record (its document cut by [`document_cut`]); returns the output
+/// metadata text (null for an empty map, which Chroma refuses) and every reason to reject it.
 pub fn map_record(
     t: &TargetPlan,
     collection: &str,
@@ -162,7 +170,17 @@ pub fn map_record(
         }
     }
     checks::chroma_metadata(&out, t.check.arrays_allowed, &mut reasons);
+    let document = match document_cut(&t.check, r) {
+        Some(n) => r.document.map(|d| &d[..n]),
+        None => r.document,
+    };
+    let r = &RecordRef { document, ..*r };
     checks::record(r, &t.check, &mut reasons);
+    if let Some(l) = &t.check.limits {
+        let mut found = Vec::new();
+        l.record(r, (!out.is_empty()).then_some(&out), &mut found);
+        reasons.extend(found.into_iter().map(Reason::from));
+    }
     let text = (!out.is_empty()).then(|| canonical_metadata(&out));
     (text, reasons)
 }

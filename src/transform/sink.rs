@@ -30,6 +30,7 @@ struct TargetState {
     routed: u64,
     written: u64,
     rejected: u64,
+    trimmed_documents: u64,
     /// Ids written so far, when duplicates can happen at all (see [`Sink::new`]).
     seen: Option<SeenIds>,
     dim: Option<usize>,
@@ -78,6 +79,7 @@ impl<'a> Sink<'a> {
                 routed: 0,
                 written: 0,
                 rejected: 0,
+                trimmed_documents: 0,
                 seen: (t.ids.is_some() || sources > 1).then(SeenIds::default),
                 dim: None,
                 pending: None,
@@ -171,6 +173,12 @@ impl<'a> Sink<'a> {
         if !id.is_empty() && ts.seen.as_ref().zip(key).is_some_and(|(seen, key)| seen.contains(key)) {
             reasons.push(Reason::new("id.duplicate", None, format!("id {id:?} was already written to this target")));
         }
+        if let Some(l) = &plan.check.limits {
+            let mut found = Vec::new();
+            l.id(&id, &mut found);
+            l.records(ts.written + 1, &mut found);
+            reasons.extend(found.into_iter().map(Reason::from));
+        }
         if let Some(d) = ts.dim.filter(|d| *d != r.embedding.len()) {
             reasons.push(Reason::new(
                 "embedding.dimension_mismatch",
@@ -186,11 +194,12 @@ impl<'a> Sink<'a> {
             seen.insert(key);
         }
         ts.written += 1;
+        ts.trimmed_documents += u64::from(p.document_cut.is_some());
         let dim = r.embedding.len(); // the target's: a different one was rejected above
         ts.dim.get_or_insert(dim);
         self.out.as_ref()?; // a dry run writes nothing: no rows are gathered
         let pending = ts.pending.get_or_insert_with(|| Gather::new(dim));
-        pending.push(batch_key, batch, p.row as usize, id, p.metadata);
+        pending.push(batch_key, batch, p.row as usize, (id, p.metadata, p.document_cut));
         if pending.len() == WRITE_ROWS {
             ts.ready.push(pending.take_batch());
         }
@@ -239,6 +248,7 @@ impl<'a> Sink<'a> {
                 written: t.written,
                 rejected: t.rejected,
                 dimension: dim,
+                trimmed_documents: t.trimmed_documents,
             });
             self.report.written += t.written;
             written.push((dim, t.writer.map(CollectionWriter::finish).transpose()?));

@@ -33,6 +33,8 @@ pub struct Passed {
     pub batch: u32,
     pub row: u32,
     pub metadata: Option<String>,
+    /// `validate.trim_documents`: the byte length its document is cut to.
+    pub document_cut: Option<usize>,
 }
 
 pub enum Outcome {
@@ -100,5 +102,6 @@ fn decide(plan: &Plan, collection: &str, r: &RecordRef<'_>, (batch, row): (u32, 
             record: Rejected::new(collection, Some(&target.name), r, reasons),
         };
     }
-    Outcome::Passed(Passed { target: t, batch, row, metadata })
+    let document_cut = rules::document_cut(&target.check, r);
+    Outcome::Passed(Passed { target: t, batch, row, metadata, document_cut })
 }

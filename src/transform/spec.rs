@@ -98,6 +98,12 @@ pub struct ValidateSpec {
     pub max_document_length: Option<usize>,
     /// The Chroma release whose write rules are enforced, e.g. `"1.5"` (default) or `"0.5"`.
     pub chroma_version: Option<String>,
+    /// Target quotas every output record must fit: `"cloud"` (Chroma Cloud's), `"none"`, or an
+    /// inline table of `crate::limits::Limits` keys.
+    pub limits: Option<toml::Value>,
+    /// Cut a document over the limits' `max_document_bytes` to fit (at a character boundary)
+    /// instead of rejecting the record.
+    pub trim_documents: Option<bool>,
 }
 
 /// One output metadata field.

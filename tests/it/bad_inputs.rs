@@ -64,7 +64,7 @@ pub fn records_snapshot(dir: &Path, cols: Vec<(&str, usize, Vec<Rec>)>) -> PathB
 }
 
 /// Exit `code`, one `error:` line on stderr holding every needle.
-fn refused(o: &Output, code: i32, needles: &[&str]) {
+pub fn refused(o: &Output, code: i32, needles: &[&str]) {
     let err = stderr(o);
     assert_eq!(o.status.code(), Some(code), "{err}");
     let lines: Vec<&str> = err.lines().filter(|l| !l.contains(" INFO ") && !l.contains(" WARN ")).collect();
@@ -77,7 +77,7 @@ fn refused(o: &Output, code: i32, needles: &[&str]) {
 
 const BASE: &str = "/api/v2/tenants/default_tenant/databases/default_database/collections";
 
-fn exists_on_v1(name: &str) -> bool {
+pub fn exists_on_v1(name: &str) -> bool {
     let (status, body) = harness::http(&harness::shared(V1).url, "GET", &format!("{BASE}/{name}"), None, &[]);
     assert!(status == 200 || status == 404, "{status} {body}");
     status == 200

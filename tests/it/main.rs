@@ -24,6 +24,7 @@ mod object_storage;
 mod output;
 mod output_dirs;
 mod proxy;
+mod quotas;
 mod s3_server;
 mod secrets;
 mod selective;

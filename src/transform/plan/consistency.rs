@@ -3,7 +3,8 @@
 
 use serde_json::Value;
 
-use super::{FieldPlan, FieldSource};
+use super::{CheckPlan, FieldPlan, FieldSource};
+use crate::record::Metadata;
 use crate::transform::checks::{self, kind_name};
 use crate::transform::spec::{Derive, Errors, Kind, join};
 
@@ -156,5 +157,22 @@ pub(super) fn check_template_reads(fields: &[FieldPlan], path: &str, e: &mut Err
                 _ => {}
             }
         }
+    }
+}
+
+/// What a target's own settings say against its `validate.limits`: its name and collection
+/// metadata over a quota, or allowed dimensions all over `max_embedding_dimensions`, would make
+/// the output unloadable whatever the records.
+pub(super) fn check_limits(name: &str, metadata: Option<&Metadata>, c: &CheckPlan, path: &str, e: &mut Errors) {
+    let Some(l) = &c.limits else { return };
+    let mut found = Vec::new();
+    l.collection(name, metadata, 0, &mut found);
+    for b in found {
+        e.push(join(path, "limits"), format!("target {name:?}: {}", b.message));
+    }
+    if let (Some(max), Some(dims)) = (l.max_embedding_dimensions, &c.dimensions)
+        && dims.iter().all(|d| *d > max)
+    {
+        e.push(join(path, "dimensions"), format!("{dims:?}: every one is over max_embedding_dimensions = {max}"));
     }
 }
