@@ -13,6 +13,7 @@ pub use report::{Changed, CollectionDiff, Tally};
 use crate::chroma::{ChromaError, Client, ConnectOptions};
 use crate::error::{Error, Result};
 use crate::load::settings::{self, entry_of};
+use crate::record::RecordFilter;
 use crate::snapshot::CollectionEntry;
 use crate::snapshot::location::Location;
 use crate::snapshot::reader::Snapshot;
@@ -93,12 +94,14 @@ impl Opened {
         })
     }
 
-    /// A collection's records and settings; `None` when this side has no such collection.
-    async fn side(&self, name: &str) -> Result<Option<(Side, CollectionEntry)>> {
+    /// A collection's records and settings; `None` when this side has no such collection. A server
+    /// side is seen through `filter` (a partial snapshot's on the other side).
+    async fn side(&self, name: &str, filter: Option<&RecordFilter>) -> Result<Option<(Side, CollectionEntry)>> {
         match self {
             Opened::Snapshot(s) => Ok(s.manifest.collection(name).map(|e| (Side::snapshot(s, e), e.clone()))),
             Opened::Server(c) => match c.get_collection(name).await {
                 Ok(info) => {
+                    let info = info.filtered(filter);
                     let count = c.count(&info).await?;
                     Ok(Some((Side::server(c, &info), entry_of(&info, count))))
                 }
@@ -133,7 +136,13 @@ pub async fn diff(plan: &DiffPlan) -> Result<DiffReport> {
     };
     let drifts = a.drifts_float_metadata() || b.drifts_float_metadata();
     for (an, bn) in pairs(&a, &b, &plan.selection).await? {
-        match (a.side(&an).await?, b.side(&bn).await?) {
+        let (mut x, mut y) = (a.side(&an, None).await?, b.side(&bn, None).await?);
+        // A partial snapshot (export --where) is compared with the records its filter selects.
+        let filter = [&x, &y].into_iter().flatten().find_map(|(_, e)| e.filter.clone());
+        if let Some(f) = filter {
+            (x, y) = (a.side(&an, Some(&f)).await?, b.side(&bn, Some(&f)).await?);
+        }
+        match (x, y) {
             (Some(x), Some(y)) => report.collections.push(compare(x, y, drifts, plan.listed).await?),
             (Some((_, e)), None) => report.collections_only_in_a.push(Lone { name: an, records: e.count }),
             (None, Some((_, e))) => report.collections_only_in_b.push(Lone { name: bn, records: e.count }),

@@ -74,6 +74,7 @@ fn filtered_export(version: &'static str) {
         assert!(shown.contains("partial: ") && shown.contains("holds only the records selected by"), "{shown}");
         // Verified against its source with the same filter: the records outside it are not extra.
         ok(&["verify", out.to_str().unwrap(), "--against", &server.url, "--quiet"]);
+        ok(&["diff", out.to_str().unwrap(), &server.url, "--collection", &docs]);
     }
 
     // Loadable like any snapshot, and verified with the filter applied to the target.
@@ -113,6 +114,14 @@ fn filtered_export(version: &'static str) {
         "{report}"
     );
     assert_eq!(against["target_records"], against["expected_records"].as_u64().unwrap() + 1);
+    // diff sees the server through the partial snapshot's filter too.
+    let o = snap(&["diff", web.to_str().unwrap(), &server.url, "--collection", &docs, "--json"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let d: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let c = &d["diff"]["collections"][0];
+    assert_eq!((c["only_in_b_count"].as_u64(), c["only_in_b"][0].as_str()), (Some(1), Some("late-web")), "{d}");
+    assert_eq!((c["only_in_a_count"].as_u64(), c["changed_count"].as_u64()), (Some(0), Some(0)), "{d}");
+    assert_eq!(c["b_records"], c["a_records"].as_u64().unwrap() + 1, "{d}");
 }
 
 #[test]
