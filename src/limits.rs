@@ -168,20 +168,22 @@ impl Limits {
     /// A metadata map: its key count, each key's bytes and each value's; `collection` picks the
     /// collection metadata limits.
     pub fn metadata(&self, m: &Metadata, collection: bool, out: &mut Vec<Breach>) {
-        let (keys, values, of) = if collection {
-            (self.max_collection_metadata_keys, self.max_collection_metadata_value_bytes, "collection metadata")
+        let (of, keys, keys_name, keys_rule, values, values_name, values_rule) = if collection {
+            let (k, v) = (self.max_collection_metadata_keys, self.max_collection_metadata_value_bytes);
+            let names = ("max_collection_metadata_keys", "max_collection_metadata_value_bytes");
+            let rules = ("limits.collection_metadata_keys", "limits.collection_metadata_value_bytes");
+            ("collection metadata", k, names.0, rules.0, v, names.1, rules.1)
         } else {
-            (self.max_metadata_keys, self.max_metadata_value_bytes, "metadata")
-        };
-        let (keys_name, values_name, keys_rule, values_rule) = if collection {
+            let (k, v) = (self.max_metadata_keys, self.max_metadata_value_bytes);
             (
-                "max_collection_metadata_keys",
-                "max_collection_metadata_value_bytes",
-                "limits.collection_metadata_keys",
-                "limits.collection_metadata_value_bytes",
+                "metadata",
+                k,
+                "max_metadata_keys",
+                "limits.metadata_keys",
+                v,
+                "max_metadata_value_bytes",
+                "limits.metadata_value_bytes",
             )
-        } else {
-            ("max_metadata_keys", "max_metadata_value_bytes", "limits.metadata_keys", "limits.metadata_value_bytes")
         };
         if let Some(max) = keys.filter(|k| m.len() > *k) {
             out.push(self.over(keys_rule, None, format!("{of} has {} keys", m.len()), keys_name, max));
