@@ -227,7 +227,9 @@ pub struct RecordRef<'a> {
 /// ints without a decimal point, floats with one (or an exponent), as `serde_json` writes them.
 pub fn canonical_metadata(m: &Metadata) -> String {
     // serde_json's Map is a BTreeMap (the `preserve_order` feature is off), so keys come sorted.
-    serde_json::to_string(m).expect("a JSON map always serialises")
+    let mut out = Vec::with_capacity(512);
+    serde_json::to_writer(&mut out, m).expect("a JSON map always serialises");
+    String::from_utf8(out).expect("serde_json writes UTF-8")
 }
 
 /// Why metadata text cannot become a typed map without changing a value.

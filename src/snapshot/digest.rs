@@ -79,9 +79,7 @@ fn encode_record(r: &RecordRef<'_>, out: &mut Vec<u8>) {
     out.extend_from_slice(&(r.id.len() as u64).to_le_bytes());
     out.extend_from_slice(r.id.as_bytes());
     out.extend_from_slice(&(r.embedding.len() as u64).to_le_bytes());
-    for v in r.embedding {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
+    extend_f32_le(out, r.embedding);
     for field in fields {
         match field {
             None => out.push(0),
@@ -91,6 +89,19 @@ fn encode_record(r: &RecordRef<'_>, out: &mut Vec<u8>) {
                 out.extend_from_slice(s.as_bytes());
             }
         }
+    }
+}
+
+/// Appends the floats as little-endian bytes: one copy of memory on a little-endian machine.
+fn extend_f32_le(out: &mut Vec<u8>, values: &[f32]) {
+    #[cfg(target_endian = "little")]
+    {
+        use arrow::datatypes::ToByteSlice;
+        out.extend_from_slice(values.to_byte_slice());
+    }
+    #[cfg(not(target_endian = "little"))]
+    for v in values {
+        out.extend_from_slice(&v.to_le_bytes());
     }
 }
 

@@ -203,3 +203,189 @@ impl CollectionWriter {
         Ok(WrittenCollection { parts: self.parts, digest: self.digest, count: self.count })
     }
 }
+
+/// A [`CollectionWriter`] on a thread of its own, fed batches in order through a bounded queue:
+/// encoding and hashing one target's parts then overlaps everything else (reading, deciding, the
+/// other targets' writes), and the bytes are those the writer would write inline, since it
+/// receives the same batches in the same order. Dropped without [`WriterThread::finish`], it
+/// commits nothing: the open part is abandoned as an inline writer's would be.
+pub struct WriterThread {
+    tx: Option<std::sync::mpsc::SyncSender<Message>>,
+    handle: Option<std::thread::JoinHandle<Result<Option<WrittenCollection>, SnapshotError>>>,
+}
+
+enum Message {
+    Batch(RecordBatch),
+    Finish,
+}
+
+impl WriterThread {
+    /// Starts the thread; at most `queue` batches wait for it (the sender blocks beyond that), and
+    /// it encodes a batch only while holding one of `permits` (shared by the writers of one job:
+    /// encoding a batch takes several times its size in transient buffers, so the number of
+    /// batches encoded at once, not the number of writers, bounds that memory).
+    pub fn spawn(mut writer: CollectionWriter, queue: usize, permits: Arc<Permits>) -> Result<Self, SnapshotError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Message>(queue);
+        let dir = writer.root.join(&writer.rel_dir);
+        let handle = std::thread::Builder::new()
+            .name("chroma-snap writer".into())
+            .spawn(move || {
+                for m in rx {
+                    match m {
+                        Message::Batch(b) => {
+                            let _permit = permits.acquire();
+                            writer.write_batch(&b)?;
+                        }
+                        Message::Finish => return writer.finish().map(Some),
+                    }
+                }
+                Ok(None) // abandoned: nothing is committed
+            })
+            .map_err(|e| SnapshotError::io(&dir, e))?;
+        Ok(Self { tx: Some(tx), handle: Some(handle) })
+    }
+
+    /// Queues a batch; when the writer has failed, returns its error (the batch is not written).
+    pub fn write_batch(&mut self, batch: RecordBatch) -> Result<(), SnapshotError> {
+        self.send(Message::Batch(batch))
+    }
+
+    /// Writes what is queued, closes the last part and returns what was written.
+    pub fn finish(mut self) -> Result<WrittenCollection, SnapshotError> {
+        self.send(Message::Finish)?;
+        self.tx = None;
+        Ok(self.join()?.expect("a finished writer returns what it wrote"))
+    }
+
+    fn send(&mut self, m: Message) -> Result<(), SnapshotError> {
+        let tx = self.tx.as_ref().expect("the queue is open until the writer stops");
+        if tx.send(m).is_err() {
+            self.tx = None;
+            return Err(self.join().expect_err("a writer stops early only on an error"));
+        }
+        Ok(())
+    }
+
+    fn join(&mut self) -> Result<Option<WrittenCollection>, SnapshotError> {
+        let handle = self.handle.take().expect("joined once");
+        handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    }
+}
+
+impl Drop for WriterThread {
+    fn drop(&mut self) {
+        self.tx = None;
+        if let Some(h) = self.handle.take() {
+            let _ = h.join(); // abandoned: its error, if any, is not the one being reported
+        }
+    }
+}
+
+/// A counting semaphore: at most `n` holders at once.
+#[derive(Debug)]
+pub struct Permits {
+    free: std::sync::Mutex<usize>,
+    returned: std::sync::Condvar,
+}
+
+/// One permit, given back when dropped.
+pub struct Permit<'a>(&'a Permits);
+
+impl Permits {
+    pub fn new(n: usize) -> Arc<Self> {
+        Arc::new(Self { free: std::sync::Mutex::new(n.max(1)), returned: std::sync::Condvar::new() })
+    }
+
+    pub fn acquire(&self) -> Permit<'_> {
+        let mut free = self.free.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        while *free == 0 {
+            free = self.returned.wait(free).unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        *free -= 1;
+        Permit(self)
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock().unwrap_or_else(std::sync::PoisonError::into_inner) += 1;
+        self.0.returned.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{RecordPage, RecordRef};
+
+    fn batch(dim: usize, from: usize, n: usize) -> RecordBatch {
+        let mut p = RecordPage::with_capacity(dim, n);
+        for i in from..from + n {
+            let (id, e) = (format!("id-{i}"), vec![i as f32; dim]);
+            p.push(RecordRef { id: &id, embedding: &e, document: Some("doc"), uri: None, metadata: None });
+        }
+        page_to_batch(&p)
+    }
+
+    fn opts() -> WriterOptions {
+        WriterOptions { target_part_bytes: 4096, ..WriterOptions::default() } // several parts
+    }
+
+    /// The thread writes the very bytes the inline writer writes, parts and digest alike.
+    #[test]
+    fn a_writer_thread_writes_what_the_inline_writer_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut inline = CollectionWriter::new(dir.path(), "inline", 3, opts()).unwrap();
+        let w = CollectionWriter::new(dir.path(), "thread", 3, opts()).unwrap();
+        let mut thread = WriterThread::spawn(w, 0, Permits::new(1)).unwrap();
+        for k in 0..5 {
+            inline.write_batch(&batch(3, k * 100, 100)).unwrap();
+            thread.write_batch(batch(3, k * 100, 100)).unwrap();
+        }
+        let (a, b) = (inline.finish().unwrap(), thread.finish().unwrap());
+        assert!(a.parts.len() > 1, "{} parts", a.parts.len());
+        assert_eq!((a.count, a.digest), (b.count, b.digest));
+        for (pa, pb) in a.parts.iter().zip(&b.parts) {
+            assert_eq!((pa.rows, pa.bytes, &pa.blake3), (pb.rows, pb.bytes, &pb.blake3));
+            let read = |rel: &str| std::fs::read(dir.path().join(rel)).unwrap();
+            assert_eq!(read(&pa.path), read(&pb.path));
+        }
+    }
+
+    /// A writer's failure is the caller's error; a writer dropped unfinished commits no part.
+    #[test]
+    fn failures_are_returned_and_an_abandoned_writer_commits_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = CollectionWriter::new(dir.path(), "bad", 3, opts()).unwrap();
+        let mut t = WriterThread::spawn(w, 0, Permits::new(1)).unwrap();
+        t.write_batch(batch(2, 0, 10)).unwrap(); // taken; refused on the writer's thread
+        let err = t.write_batch(batch(3, 0, 10)).and_then(|()| t.finish().map(|_| ())).unwrap_err();
+        assert!(err.to_string().contains("2-dim embeddings, collection has 3"), "{err}");
+
+        let w = CollectionWriter::new(dir.path(), "dropped", 3, opts()).unwrap();
+        let mut t = WriterThread::spawn(w, 0, Permits::new(1)).unwrap();
+        t.write_batch(batch(3, 0, 10)).unwrap();
+        drop(t);
+        assert!(!dir.path().join("dropped/part-000000.parquet").exists());
+    }
+
+    #[test]
+    fn permits_bound_the_holders_at_once() {
+        let permits = Permits::new(2);
+        let (now, most) = (std::sync::atomic::AtomicUsize::new(0), std::sync::atomic::AtomicUsize::new(0));
+        std::thread::scope(|s| {
+            for _ in 0..6 {
+                s.spawn(|| {
+                    for _ in 0..50 {
+                        let _p = permits.acquire();
+                        let n = now.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                        most.fetch_max(n, std::sync::atomic::Ordering::SeqCst);
+                        std::thread::yield_now();
+                        now.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                });
+            }
+        });
+        assert!((1..=2).contains(&most.into_inner()), "never more than 2 at once");
+    }
+}

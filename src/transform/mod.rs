@@ -168,8 +168,9 @@ fn open_input(opts: &TransformOptions) -> Result<Snapshot> {
     Ok(snap)
 }
 
-/// Decides a window of row groups in parallel while the window before it is written, in order:
-/// memory is bounded by two windows, not the snapshot, and reading overlaps writing.
+/// Decides a window of row groups in parallel while the window before it is consumed in order
+/// (its pages handed to the targets' writer threads): memory is bounded by two windows, not the
+/// snapshot, and reading overlaps writing.
 fn run_windows(
     plan: &plan::Plan,
     snap: &Snapshot,

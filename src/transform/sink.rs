@@ -1,13 +1,13 @@
 //! The ordered half of a transform: outcomes arrive in input order; ids are rewritten and checked
 //! for uniqueness, each target's dimension is latched by its first record (as Chroma does), and
 //! records are gathered out of the read batches and written in fixed-size batches so the output
-//! bytes never depend on thread count.
+//! bytes never depend on thread count. Each target's parts are encoded and hashed on a writer
+//! thread of its own ([`WriterThread`]), so one target's writing overlaps the reading, deciding
+//! and the other targets' writing; at most one batch per thread of the pool is encoded at once.
 
 use std::sync::Arc;
 
 use arrow::record_batch::RecordBatch;
-
-use rayon::prelude::*;
 
 use super::checks::Reason;
 use super::plan::Plan;
@@ -20,10 +20,14 @@ use crate::error::Result;
 use crate::record::parse_metadata;
 use crate::snapshot::convert::{BatchView, Gather};
 use crate::snapshot::store::Store;
-use crate::snapshot::writer::{CollectionWriter, WriterOptions, WrittenCollection};
+use crate::snapshot::writer::{CollectionWriter, Permits, WriterOptions, WriterThread, WrittenCollection};
 
 /// Rows per write: fixed, so that part files are the same whatever the window or thread count.
 const WRITE_ROWS: usize = 2048;
+
+/// Written batches that may wait for a target's writer thread: enough to keep it busy while the
+/// next rows are decided, few enough to bound memory (a batch is ~7 MB of 768-dim records).
+const WRITE_QUEUE: usize = 0;
 
 struct TargetState {
     name: String,
@@ -39,7 +43,8 @@ struct TargetState {
     pending: Option<Gather>,
     /// Batches of exactly `WRITE_ROWS` rows (the last one: the rest), waiting for the next write.
     ready: Vec<RecordBatch>,
-    writer: Option<CollectionWriter>,
+    /// The target's parts, encoded and hashed on a thread of their own.
+    writer: Option<WriterThread>,
 }
 
 /// A target's dimension (when known) and its written parts (none in a dry run or when empty).
@@ -55,6 +60,8 @@ pub struct Sink<'a> {
     pub report: Report,
     /// Keys the read batches for the gathers: each batch consumed gets the next number.
     next_batch: u64,
+    /// Batches encoded at once, over every target: one per thread of the pool.
+    permits: std::sync::Arc<Permits>,
 }
 
 impl<'a> Sink<'a> {
@@ -88,7 +95,8 @@ impl<'a> Sink<'a> {
             })
             .collect();
         let out = if write_parts { out } else { None };
-        Ok(Self { plan, out, opts, targets, rejects, report, next_batch: 0 })
+        let permits = Permits::new(rayon::current_num_threads());
+        Ok(Self { plan, out, opts, targets, rejects, report, next_batch: 0, permits })
     }
 
     /// Takes the outcomes of one row group, in order.
@@ -206,31 +214,30 @@ impl<'a> Sink<'a> {
         None
     }
 
-    /// Writes every ready page of `WRITE_ROWS` rows (and the partial one when `all`), one target
-    /// per thread.
+    /// Hands every ready page of `WRITE_ROWS` rows (and the partial one when `all`) to its
+    /// target's writer thread, in order; blocks while a writer's queue is full.
     fn write_full_batches(&mut self, all: bool) -> Result<()> {
         let Some(out) = self.out.clone() else {
             return Ok(()); // a dry run gathers nothing
         };
-        let opts = &self.opts;
-        self.targets.par_iter_mut().enumerate().try_for_each(|(i, t)| -> Result<()> {
+        for (i, t) in self.targets.iter_mut().enumerate() {
             if all && let Some(rest) = t.pending.as_mut().filter(|g| !g.is_empty()) {
                 t.ready.push(rest.take_batch());
             }
             if t.ready.is_empty() {
-                return Ok(());
+                continue;
             }
-            let dim = t.dim.expect("a target with rows has a dimension");
             if t.writer.is_none() {
-                let w = CollectionWriter::with_store(out.clone(), &format!("parts/{i:04}"), dim, opts.clone())?;
-                t.writer = Some(w);
+                let dim = t.dim.expect("a target with rows has a dimension");
+                let w = CollectionWriter::with_store(out.clone(), &format!("parts/{i:04}"), dim, self.opts.clone())?;
+                t.writer = Some(WriterThread::spawn(w, WRITE_QUEUE, self.permits.clone())?);
             }
             let w = t.writer.as_mut().expect("just created");
             for batch in t.ready.drain(..) {
-                w.write_batch(&batch)?;
+                w.write_batch(batch)?;
             }
-            Ok(())
-        })
+        }
+        Ok(())
     }
 
     /// Flushes and closes everything; returns each target's written parts (in plan order).
@@ -251,7 +258,7 @@ impl<'a> Sink<'a> {
                 trimmed_documents: t.trimmed_documents,
             });
             self.report.written += t.written;
-            written.push((dim, t.writer.map(CollectionWriter::finish).transpose()?));
+            written.push((dim, t.writer.map(WriterThread::finish).transpose()?));
         }
         Ok((self.report, written))
     }
