@@ -150,6 +150,16 @@ impl Gather {
         self.cuts.push(cut);
     }
 
+    /// Lets go of the source batches, keeping a copy of only the picked rows: for a target that
+    /// receives nothing for a while, so that it does not pin whole read batches meanwhile. The
+    /// batch it builds later is the same.
+    pub fn release_sources(&mut self) {
+        let compacted = self.sources.len() == 1 && self.last_key.is_none();
+        if !self.sources.is_empty() && !compacted {
+            self.compact();
+        }
+    }
+
     /// Copies the picked rows' embeddings, documents and uris into one batch that replaces the
     /// sources (their ids and metadata stay in this gather's vectors).
     fn compact(&mut self) {
@@ -260,6 +270,19 @@ mod tests {
         assert_eq!(g.len(), 27);
         let got = g.take_batch();
         assert!(g.is_empty());
+        // Released between pushes, the same rows build the same batch.
+        let mut released = Gather::new(3);
+        for (k, b) in batches.iter().enumerate() {
+            for row in [0, 2, 3] {
+                let r = BatchView::new(b).record(row);
+                let (id, meta) = (format!("new-{}", r.id), (row == 2).then(|| format!("{{\"k\":{k}}}")));
+                released.push(k as u64, b, row, (id, meta, None));
+            }
+            released.release_sources();
+            assert_eq!(released.sources.len(), 1);
+            released.release_sources(); // a second release copies nothing more
+        }
+        assert_eq!(released.take_batch(), got);
         assert_eq!(BatchView::new(&got).to_page(), want);
         assert_eq!(got, page_to_batch(&want), "the same arrays as a page's batch");
     }

@@ -106,6 +106,7 @@ impl<'a> Sink<'a> {
         self.next_batch += batches.len() as u64;
         let views: Vec<BatchView<'_>> = batches.iter().map(BatchView::new).collect();
         let mut rejected = Vec::new();
+        let mut fed = vec![false; self.targets.len()];
         for o in outcomes {
             match o {
                 Outcome::Rejected { routed, record } => {
@@ -120,6 +121,7 @@ impl<'a> Sink<'a> {
                     rejected.push(record);
                 }
                 Outcome::Passed(p) => {
+                    fed[p.target] = true;
                     let (at, key) = (p.batch as usize, first_key + u64::from(p.batch));
                     if let Some(r) = self.admit(collection, p, (&batches[at], &views[at]), key) {
                         self.report.add_reasons(&r.source_collection, &r.id, &r.reasons);
@@ -130,6 +132,13 @@ impl<'a> Sink<'a> {
         }
         if let Some(w) = &mut self.rejects {
             w.write(&rejected)?;
+        }
+        // A target this row group sent nothing to keeps a copy of its pending rows only, not the
+        // read batches they came from (routing by collection leaves targets idle for long runs).
+        for (t, fed) in self.targets.iter_mut().zip(fed) {
+            if let Some(g) = t.pending.as_mut().filter(|_| !fed) {
+                g.release_sources();
+            }
         }
         self.write_full_batches(false)
     }
