@@ -223,13 +223,25 @@ pub struct RecordRef<'a> {
     pub metadata: Option<&'a str>,
 }
 
+/// Appends the floats as little-endian bytes (the one encoding of embedding bytes: record hashes,
+/// sort keys, base64 bodies): one copy of memory on a little-endian machine.
+pub fn extend_f32_le(out: &mut Vec<u8>, values: &[f32]) {
+    #[cfg(target_endian = "little")]
+    {
+        use arrow::datatypes::ToByteSlice;
+        out.extend_from_slice(values.to_byte_slice());
+    }
+    #[cfg(not(target_endian = "little"))]
+    for v in values {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+}
+
 /// The canonical JSON text of a metadata map: keys sorted by their UTF-8 bytes, no whitespace,
 /// ints without a decimal point, floats with one (or an exponent), as `serde_json` writes them.
 pub fn canonical_metadata(m: &Metadata) -> String {
     // serde_json's Map is a BTreeMap (the `preserve_order` feature is off), so keys come sorted.
-    let mut out = Vec::with_capacity(512);
-    serde_json::to_writer(&mut out, m).expect("a JSON map always serialises");
-    String::from_utf8(out).expect("serde_json writes UTF-8")
+    serde_json::to_string(m).expect("a JSON map always serialises")
 }
 
 /// Why metadata text cannot become a typed map without changing a value.

@@ -4,7 +4,7 @@
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use crate::record::RecordPage;
+use crate::record::{RecordPage, extend_f32_le};
 
 /// How embeddings are written into a request body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,9 +82,7 @@ pub fn encode(page: &RecordPage, enc: Encoding) -> Result<Vec<u8>, String> {
         match enc {
             Encoding::Base64 => {
                 bytes.clear();
-                for v in e {
-                    bytes.extend_from_slice(&v.to_le_bytes());
-                }
+                extend_f32_le(&mut bytes, e);
                 out.push(b'"');
                 let start = out.len();
                 out.resize(start + (bytes.len()).div_ceil(3) * 4, 0);

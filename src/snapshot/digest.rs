@@ -7,7 +7,7 @@
 use std::fmt;
 use std::io::Read;
 
-use crate::record::RecordRef;
+use crate::record::{RecordRef, extend_f32_le};
 
 /// The blake3 hash of a file's bytes, displayed as lowercase hex.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -89,19 +89,6 @@ fn encode_record(r: &RecordRef<'_>, out: &mut Vec<u8>) {
                 out.extend_from_slice(s.as_bytes());
             }
         }
-    }
-}
-
-/// Appends the floats as little-endian bytes: one copy of memory on a little-endian machine.
-fn extend_f32_le(out: &mut Vec<u8>, values: &[f32]) {
-    #[cfg(target_endian = "little")]
-    {
-        use arrow::datatypes::ToByteSlice;
-        out.extend_from_slice(values.to_byte_slice());
-    }
-    #[cfg(not(target_endian = "little"))]
-    for v in values {
-        out.extend_from_slice(&v.to_le_bytes());
     }
 }
 

@@ -25,8 +25,9 @@ use crate::snapshot::writer::{CollectionWriter, Permits, WriterOptions, WriterTh
 /// Rows per write: fixed, so that part files are the same whatever the window or thread count.
 const WRITE_ROWS: usize = 2048;
 
-/// Written batches that may wait for a target's writer thread: enough to keep it busy while the
-/// next rows are decided, few enough to bound memory (a batch is ~7 MB of 768-dim records).
+/// Written batches that may wait for a target's writer thread: none, the sink hands each batch
+/// over as the writer takes it (a waiting batch is ~7 MB of 768-dim records; at 200,000 records
+/// a queue of one per target measured 3.9-4.0 s and 200 MB peak, none 3.7 s and 192 MB).
 const WRITE_QUEUE: usize = 0;
 
 struct TargetState {
@@ -61,7 +62,7 @@ pub struct Sink<'a> {
     /// Keys the read batches for the gathers: each batch consumed gets the next number.
     next_batch: u64,
     /// Batches encoded at once, over every target: one per thread of the pool.
-    permits: std::sync::Arc<Permits>,
+    permits: Arc<Permits>,
 }
 
 impl<'a> Sink<'a> {

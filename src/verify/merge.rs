@@ -7,7 +7,7 @@ use super::VerifyError;
 use super::source::Side;
 use super::walk::Sink;
 use crate::error::Result;
-use crate::record::RecordRef;
+use crate::record::{RecordRef, extend_f32_le};
 use crate::snapshot::convert::BatchView;
 use crate::spill::{Merged, SortedKeys};
 
@@ -82,9 +82,7 @@ pub fn encode(r: &RecordRef<'_>, out: &mut Vec<u8>) {
     }
     out.extend_from_slice(&[0, 0]);
     out.extend_from_slice(&(r.embedding.len() as u32).to_le_bytes());
-    for v in r.embedding {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
+    extend_f32_le(out, r.embedding);
     for s in [r.document, r.uri, r.metadata] {
         match s {
             None => out.push(0),
